@@ -1,0 +1,196 @@
+/**
+ * The typed surface of the raw native addon (`build/Release/backpropagate.node`
+ * or `prebuilds/<platform>-<arch>/backpropagate.napi.node`).
+ *
+ * Nothing here is public API: `ts/` wraps every call, validates every input
+ * before it reaches native code and turns native failures into BackpropError.
+ * Keep this file in step with `native/addon/*.cpp`.
+ */
+
+export type NativeActivation = 'relu' | 'tanh' | 'gelu';
+export type NativeTask = 'classification' | 'regression';
+
+export interface NativeModelConfig {
+  inputSize: number;
+  hiddenLayers: number[];
+  outputSize: number;
+  activation: NativeActivation;
+  task: NativeTask;
+}
+
+export interface NativeTrainerConfig {
+  model: NativeModelConfig;
+  optimizer: 'adamw' | 'sgd';
+  learningRate: number;
+  weightDecay: number;
+  momentum: number;
+  /** 0 disables clipping. */
+  gradientClipNorm: number;
+  /** Unsigned 32-bit seed. */
+  seed: number;
+  /** Worker threads for the CPU kernels; 0 picks the number of cores. */
+  threads: number;
+}
+
+/** Where a checkpoint says training continues, as read back by ts/checkpoint.ts. */
+export interface NativeResumeState {
+  params: Float32Array;
+  /** AdamW first moment, or SGD velocity. */
+  optimizerM: Float32Array;
+  /** AdamW second moment; empty for SGD. */
+  optimizerV: Float32Array;
+  /** Optimizer update count (AdamW bias correction). */
+  optimizerStep: number;
+  /** Steps already taken. */
+  step: number;
+  /** 1-based epoch in which training continues. */
+  epoch: number;
+  /** Batches of `epoch` already taken. */
+  stepInEpoch: number;
+  /** Shuffle generator state at the start of `epoch` (4 x uint32). */
+  shuffleRngState: number[];
+  samplesSeen: number;
+  lossHistory: Float64Array;
+  learningRate: number;
+}
+
+export interface NativeTrainOptions {
+  /** 0 = no bound (then maxSteps bounds the run). */
+  epochs: number;
+  /** 0 = no bound. */
+  maxSteps: number;
+  batchSize: number;
+  shuffle: boolean;
+  /** '' writes no checkpoints. */
+  outputDir: string;
+  /** 0 = off. */
+  saveEverySteps: number;
+  saveEveryEpoch: boolean;
+  stepEvents: 'coalesce' | 'block';
+  /** Pending step events the native queue holds before coalescing or blocking. */
+  queueCapacity: number;
+  /** Fraction of rows held out for validation (0 = none). */
+  validationSplit: number;
+  runId: string;
+  /** Linear learning-rate warm-up over the first steps of the run (0 = none). */
+  warmupSteps?: number;
+  /** The checkpoint folder training was resumed from, recorded in new checkpoints. */
+  resumedFrom: string;
+  resume: NativeResumeState | null;
+}
+
+/** Event record type codes in the batches handed to `onEvents`. */
+export const enum NativeEventType {
+  Step = 1,
+  Epoch = 2,
+  Save = 3,
+  Complete = 4,
+  Error = 5,
+  Aborted = 6,
+  StateChange = 7,
+}
+
+/**
+ * One delivery of events, in production order. `records` holds
+ * RECORD_STRIDE numbers per event: [type, a, b, c]:
+ *   Step:        a = step, b = loss, c = epoch
+ *   Epoch:       a = epoch, b = validation loss (NaN when none), c = validation accuracy (NaN)
+ *   Save:        a = step, b = index into `strings` of the checkpoint folder
+ *   Complete:    (terminal)
+ *   Error:       a = index of the error code in `strings`, b = index of the message (terminal)
+ *   Aborted:     a = index of the reason in `strings` (terminal)
+ *   StateChange: a = 0 running, 1 paused
+ */
+export type NativeEventBatchHandler = (records: Float64Array, strings: string[]) => void;
+
+export interface NativeRunSummary {
+  steps: number;
+  epochs: number;
+  samplesSeen: number;
+  droppedStepEvents: number;
+  finalLoss: number;
+  lossHistory: Float64Array;
+  durationSeconds: number;
+  validationLoss: number;
+  validationAccuracy: number;
+  learningRate: number;
+  lastCheckpoint: string;
+  trainSamples: number;
+  validationSamples: number;
+}
+
+export interface NativeStatus {
+  state: 'idle' | 'running' | 'paused' | 'stopping';
+  step: number;
+  epoch: number;
+  loss: number;
+  learningRate: number;
+}
+
+export interface NativeOptimizerState {
+  optimizerM: Float32Array;
+  optimizerV: Float32Array;
+  optimizerStep: number;
+}
+
+export interface NativeEvaluation {
+  loss: number;
+  /** NaN for regression. */
+  accuracy: number;
+}
+
+export declare class TrainingSession {
+  constructor(config: NativeTrainerConfig);
+  /** Number of parameters of the model. */
+  readonly parameterCount: number;
+  /**
+   * Starts training on a native thread. `x` and `y` are copied before this
+   * returns. Throws (synchronously) if a run is already active.
+   */
+  start(
+    x: Float32Array,
+    y: Int32Array | Float32Array,
+    options: NativeTrainOptions,
+    onEvents: NativeEventBatchHandler,
+  ): void;
+  abort(reason: string): void;
+  pause(): void;
+  resume(): void;
+  setLearningRate(lr: number): void;
+  status(): NativeStatus;
+  /** Valid once the terminal event has been delivered. */
+  summary(): NativeRunSummary;
+  /** Copy of the flat parameter vector (layer by layer: weight [out x in], then bias). */
+  getParameters(): Float32Array;
+  setParameters(params: Float32Array): void;
+  getOptimizerState(): NativeOptimizerState;
+  setOptimizerState(state: NativeOptimizerState): void;
+  predict(x: Float32Array): Float32Array;
+  evaluate(x: Float32Array, y: Int32Array | Float32Array): NativeEvaluation;
+  /** Writes a checkpoint folder atomically (temp folder, fsync, rename) on a libuv worker. */
+  saveCheckpoint(folder: string): Promise<void>;
+  /** Holds (true) or releases a pause requested by a safety monitor, separate from pause()/resume(). */
+  setSafetyHold(hold: boolean): void;
+}
+
+export interface NativeCpuInfo {
+  gemmKernel: string;
+  threads: number;
+  simd: string[];
+}
+
+export interface NativeBinding {
+  TrainingSession: typeof TrainingSession;
+  cpuInfo(): NativeCpuInfo;
+  /** Flat parameter layout: [name, rows, cols, offset] per tensor, PyTorch nn.Linear names. */
+  parameterLayout(model: NativeModelConfig): Array<[string, number, number, number]>;
+  sha256Hex(data: Uint8Array): string;
+  /**
+   * Dispatch micro-benchmark: a native thread produces `count` step events
+   * through the same queue as training ('batched') or with one thread-safe
+   * function call per event ('naive'); resolves when all were delivered.
+   */
+  dispatchBenchmark(count: number, mode: 'batched', onEvents: NativeEventBatchHandler, done: () => void): void;
+  /** The naive path calls `onEvent(step, loss)` once per event. */
+  dispatchBenchmark(count: number, mode: 'naive', onEvent: (step: number, loss: number) => void, done: () => void): void;
+}

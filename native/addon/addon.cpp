@@ -1,0 +1,103 @@
+// Module entry: one BackpropAddon instance per Node environment (main thread
+// or worker), so nothing JS-related is shared between environments.
+#include <napi.h>
+
+#include "dispatch_benchmark.hpp"
+#include "gemm.hpp"
+#include "mlp.hpp"
+#include "napi_util.hpp"
+#include "sha256.hpp"
+#include "thread_pool.hpp"
+#include "training_session.hpp"
+
+namespace bpaddon {
+namespace {
+
+std::vector<std::string> simdFeatures() {
+  std::vector<std::string> out;
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("sse4.2")) out.push_back("sse4.2");
+  if (__builtin_cpu_supports("avx")) out.push_back("avx");
+  if (__builtin_cpu_supports("avx2")) out.push_back("avx2");
+  if (__builtin_cpu_supports("fma")) out.push_back("fma");
+  if (__builtin_cpu_supports("avx512f")) out.push_back("avx512f");
+#endif
+  return out;
+}
+
+Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("gemmKernel", bp::gemmKernelName());
+  o.Set("threads", bp::hardwareThreads());
+  Napi::Array simd = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (const auto& f : simdFeatures()) simd.Set(i++, f);
+  o.Set("simd", simd);
+  return o;
+}
+
+Napi::Value ParameterLayout(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "parameterLayout(model)");
+  Napi::Object m = info[0].As<Napi::Object>();
+  bp::ModelSpec spec;
+  spec.inputSize = static_cast<int>(numberKey(m, "inputSize"));
+  spec.outputSize = static_cast<int>(numberKey(m, "outputSize"));
+  auto hidden = requireKey(m, "hiddenLayers").As<Napi::Array>();
+  for (uint32_t i = 0; i < hidden.Length(); ++i) spec.hidden.push_back(hidden.Get(i).As<Napi::Number>().Int32Value());
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
+  const auto layers = bp::layoutOf(spec);
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const auto& l = layers[i];
+    const std::string base = "layers." + std::to_string(i);
+    Napi::Array w = Napi::Array::New(env, 4);
+    w.Set(0u, base + ".weight");
+    w.Set(1u, l.out);
+    w.Set(2u, l.in);
+    w.Set(3u, static_cast<double>(l.weightOffset));
+    out.Set(n++, w);
+    Napi::Array b = Napi::Array::New(env, 4);
+    b.Set(0u, base + ".bias");
+    b.Set(1u, l.out);
+    b.Set(2u, 1);
+    b.Set(3u, static_cast<double>(l.biasOffset));
+    out.Set(n++, b);
+  }
+  return out;
+}
+
+Napi::Value Sha256Hex(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(env, "sha256Hex(Uint8Array)");
+  auto a = info[0].As<Napi::Uint8Array>();
+  return Napi::String::New(env, bp::sha256Hex(a.Data(), a.ByteLength()));
+}
+
+}  // namespace
+
+class BackpropAddon : public Napi::Addon<BackpropAddon> {
+ public:
+  BackpropAddon(Napi::Env env, Napi::Object exports) {
+    DefineAddon(exports, {
+                             InstanceValue("TrainingSession", TrainingSession::Define(env), napi_enumerable),
+                             InstanceMethod<&BackpropAddon::CpuInfoMethod>("cpuInfo"),
+                             InstanceMethod<&BackpropAddon::ParameterLayoutMethod>("parameterLayout"),
+                             InstanceMethod<&BackpropAddon::Sha256Method>("sha256Hex"),
+                             InstanceMethod<&BackpropAddon::DispatchBenchmarkMethod>("dispatchBenchmark"),
+                         });
+  }
+
+ private:
+  Napi::Value CpuInfoMethod(const Napi::CallbackInfo& info) { return CpuInfo(info); }
+  Napi::Value ParameterLayoutMethod(const Napi::CallbackInfo& info) { return ParameterLayout(info); }
+  Napi::Value Sha256Method(const Napi::CallbackInfo& info) { return Sha256Hex(info); }
+  Napi::Value DispatchBenchmarkMethod(const Napi::CallbackInfo& info) { return DispatchBenchmark(info); }
+};
+
+}  // namespace bpaddon
+
+using bpaddon::BackpropAddon;
+NODE_API_ADDON(BackpropAddon)

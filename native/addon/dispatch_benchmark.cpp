@@ -1,0 +1,104 @@
+#include "dispatch_benchmark.hpp"
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "event_batch.hpp"
+#include "event_queue.hpp"
+
+namespace bpaddon {
+namespace {
+
+struct BenchState;
+struct StepData {
+  double step, loss;
+};
+
+void CallBatched(Napi::Env env, Napi::Function cb, BenchState* state, void*);
+void CallNaive(Napi::Env env, Napi::Function cb, BenchState* state, StepData* data);
+
+using BatchedTsfn = Napi::TypedThreadSafeFunction<BenchState, void, CallBatched>;
+using NaiveTsfn = Napi::TypedThreadSafeFunction<BenchState, StepData, CallNaive>;
+
+struct BenchState {
+  bool naive = false;
+  uint64_t count = 0;
+  uint64_t delivered = 0;
+  bp::EventQueue queue{4096, bp::OverflowPolicy::Block};
+  std::deque<bp::Event> drained;
+  BatchedTsfn batched;
+  NaiveTsfn naiveFn;
+  Napi::FunctionReference done;
+  std::thread producer;
+};
+
+void finish(Napi::Env env, BenchState* state) {
+  state->producer.join();
+  if (state->naive)
+    state->naiveFn.Release();
+  else
+    state->batched.Release();
+  Napi::FunctionReference done = std::move(state->done);
+  delete state;
+  done.Call({});
+  (void)env;
+}
+
+void CallBatched(Napi::Env env, Napi::Function cb, BenchState* state, void*) {
+  if (env == nullptr) return;
+  state->queue.drain(state->drained);
+  if (state->drained.empty()) return;
+  Napi::HandleScope scope(env);
+  BatchValues batch = encodeBatch(env, state->drained);
+  state->delivered += state->drained.size();
+  cb.Call({batch.records, batch.strings});
+  if (state->delivered >= state->count) finish(env, state);
+}
+
+void CallNaive(Napi::Env env, Napi::Function cb, BenchState* state, StepData* data) {
+  std::unique_ptr<StepData> owned(data);
+  if (env == nullptr) return;
+  cb.Call({Napi::Number::New(env, data->step), Napi::Number::New(env, data->loss)});
+  if (++state->delivered >= state->count) finish(env, state);
+}
+
+}  // namespace
+
+Napi::Value DispatchBenchmark(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsFunction() || !info[3].IsFunction())
+    throw Napi::TypeError::New(env, "dispatchBenchmark(count, mode, onEvents, done)");
+  const double count = info[0].As<Napi::Number>().DoubleValue();
+  if (!(count >= 1)) throw Napi::RangeError::New(env, "count must be >= 1");
+  auto* state = new BenchState();
+  state->count = static_cast<uint64_t>(count);
+  state->naive = info[1].As<Napi::String>().Utf8Value() == "naive";
+  state->done = Napi::Persistent(info[3].As<Napi::Function>());
+  if (state->naive) {
+    state->naiveFn = NaiveTsfn::New(env, info[2].As<Napi::Function>(), "backpropagate.bench", 0, 1, state);
+    state->producer = std::thread([state] {
+      NaiveTsfn fn = state->naiveFn;
+      for (uint64_t i = 1; i <= state->count; ++i) {
+        auto* d = new StepData{static_cast<double>(i), 1.0 / static_cast<double>(i)};
+        if (fn.NonBlockingCall(d) != napi_ok) {
+          delete d;
+          return;
+        }
+      }
+    });
+  } else {
+    state->batched = BatchedTsfn::New(env, info[2].As<Napi::Function>(), "backpropagate.bench", 0, 1, state);
+    state->producer = std::thread([state] {
+      BatchedTsfn fn = state->batched;
+      for (uint64_t i = 1; i <= state->count; ++i) {
+        if (state->queue.push(bp::Event{bp::EventType::Step, static_cast<double>(i), 1.0 / static_cast<double>(i), 1}))
+          fn.NonBlockingCall();
+      }
+    });
+  }
+  return env.Undefined();
+}
+
+}  // namespace bpaddon

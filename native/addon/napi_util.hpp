@@ -1,0 +1,79 @@
+// Helpers at the Node-API boundary: reading config objects, copying typed
+// arrays, and converting engine exceptions into JS errors that carry a stable
+// `code` (ts/native.ts turns them into BackpropError on the caller's stack).
+#pragma once
+#include <napi.h>
+
+#include <string>
+#include <vector>
+
+#include "errors.hpp"
+
+namespace bpaddon {
+
+inline Napi::Error codedError(Napi::Env env, const std::string& code, const std::string& message) {
+  Napi::Error err = Napi::Error::New(env, message);
+  err.Set("code", Napi::String::New(env, code));
+  return err;
+}
+
+// Runs `body`, converting every C++ exception into a pending JS exception so
+// that nothing crosses the Node-API boundary unconverted.
+template <class F>
+auto guarded(Napi::Env env, F&& body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const bp::EngineError& e) {
+    throw codedError(env, e.code(), e.what());
+  } catch (const std::bad_alloc&) {
+    throw codedError(env, "RUNTIME_FAILED", "out of memory in native code");
+  } catch (const std::exception& e) {
+    throw codedError(env, "RUNTIME_FAILED", e.what());
+  } catch (...) {
+    throw codedError(env, "RUNTIME_FAILED", "unknown native failure");
+  }
+}
+
+inline Napi::Value requireKey(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) throw Napi::TypeError::New(o.Env(), std::string("missing native option '") + key + "'");
+  return v;
+}
+
+inline double numberKey(const Napi::Object& o, const char* key) {
+  Napi::Value v = requireKey(o, key);
+  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string("native option '") + key + "' must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+inline std::string stringKey(const Napi::Object& o, const char* key) {
+  Napi::Value v = requireKey(o, key);
+  if (!v.IsString()) throw Napi::TypeError::New(o.Env(), std::string("native option '") + key + "' must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+inline bool boolKey(const Napi::Object& o, const char* key) {
+  Napi::Value v = requireKey(o, key);
+  if (!v.IsBoolean()) throw Napi::TypeError::New(o.Env(), std::string("native option '") + key + "' must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+template <class T>
+std::vector<T> copyTypedArray(const Napi::Value& v, napi_typedarray_type type, const char* what) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
+    throw Napi::TypeError::New(v.Env(), std::string(what) + " has the wrong typed array type");
+  }
+  auto arr = v.As<Napi::TypedArrayOf<T>>();
+  return std::vector<T>(arr.Data(), arr.Data() + arr.ElementLength());
+}
+
+template <class T>
+Napi::TypedArrayOf<T> toTypedArray(Napi::Env env, const std::vector<T>& data) {
+  auto arr = Napi::TypedArrayOf<T>::New(env, data.size());
+  if (!data.empty()) std::copy(data.begin(), data.end(), arr.Data());
+  return arr;
+}
+
+}  // namespace bpaddon

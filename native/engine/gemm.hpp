@@ -1,0 +1,56 @@
+// Single-precision matrix multiply for the engine (GotoBLAS/BLIS structure:
+// packed panels, register-blocked micro-kernel, cache blocking).
+//
+// Results are bit-identical for every thread count and every call: threads
+// only split C into blocks, K is never split, and each element of C goes
+// through exactly the same sequence of floating-point operations wherever its
+// tile falls. They may differ in the last bits between the AVX2 and the
+// generic kernel (FMA rounds once).
+#pragma once
+#include <cstddef>
+
+namespace bp {
+
+class ThreadPool;
+
+enum class Trans { No, Yes };
+
+// Row-major: C[M x N] = alpha * op(A) * op(B) + beta * C, op(A) is M x K, op(B) is K x N.
+// lda/ldb/ldc are the row strides of the matrices as stored (A stored K x M when ta == Yes).
+// beta == 0 must ignore C's prior contents (C may hold NaN garbage). pool may be nullptr (single
+// thread). alpha == 0 or K == 0 reads neither A nor B (C = beta * C), as BLAS does.
+void sgemm(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A, int lda,
+           const float* B, int ldb, float beta, float* C, int ldc, ThreadPool* pool);
+
+// Name of the kernel chosen at run time: "avx2-fma" or "generic".
+const char* gemmKernelName();
+
+// Forces the generic kernel (for tests that compare the two); returns the previous setting.
+bool gemmForceGeneric(bool force);
+
+namespace gemm_detail {
+
+// One kernel family: the micro-tile shape, its packing routines and the micro-kernel, so the
+// blocked driver (compiled for baseline x86-64) can run code built for a wider instruction set.
+struct Kernels {
+  int mr, nr;
+  int kcMax, mcMax, ncMax;  // cache blocking; mcMax is a multiple of mr, ncMax of nr
+  // Packs op(A)[i0 .. i0+mc) x [k0 .. k0+kc) into ceil(mc/mr) micro-panels of kc*mr floats
+  // (k-major, rows past mc zero-filled).
+  void (*packA)(bool trans, const float* A, std::ptrdiff_t lda, int i0, int k0, int mc, int kc,
+                float* dst);
+  // Packs op(B)[k0 .. k0+kc) x [j0 .. j0+nc) into ceil(nc/nr) micro-panels of kc*nr floats
+  // (k-major, columns past nc zero-filled).
+  void (*packB)(bool trans, const float* B, std::ptrdiff_t ldb, int k0, int j0, int kc, int nc,
+                float* dst);
+  // One full mr x nr tile: C = alpha * (a . b) + beta * C, C not read when beta == 0.
+  void (*micro)(int kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc, float alpha,
+                float beta);
+};
+
+// Defined in gemm_avx2.cpp; only called after the CPU was checked for AVX2 and FMA.
+const Kernels& avx2Kernels();
+
+}  // namespace gemm_detail
+
+}  // namespace bp

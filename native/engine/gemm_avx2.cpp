@@ -1,0 +1,216 @@
+// AVX2+FMA kernels for sgemm: a 6x16 micro-kernel and the packing routines
+// that feed it. This file is compiled with -mavx2 -mfma, so it deliberately
+// uses no C++ library templates: an inline function instantiated here could be
+// the copy the linker keeps for the whole program, and then run (and fault) on
+// a CPU without AVX2. Only intrinsics and plain loops below.
+#include "gemm.hpp"
+
+#if defined(__x86_64__) && defined(BP_HAVE_AVX2_KERNELS)
+#include <immintrin.h>
+
+namespace bp {
+namespace gemm_detail {
+
+namespace {
+
+constexpr int kMR = 6;
+constexpr int kNR = 16;
+
+// The k-loop is the hot loop of the whole engine: 12 accumulators (6 rows x 2 ymm) stay in
+// registers, each k does 2 loads of B, 6 broadcasts of A and 12 FMAs, enough independent chains to
+// hide the FMA latency on both FMA pipes. Each accumulator sums its k terms strictly in order, so
+// a C element's value does not depend on which tile or thread computed it.
+void micro6x16(int kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc, float alpha,
+               float beta) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+  __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+  __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+  __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+
+  // C is touched only after the k-loop; start pulling its lines in now so the update does not stall.
+  for (int r = 0; r < kMR; ++r) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + 15), _MM_HINT_T0);
+  }
+
+#define BP_STEP(u)                                            \
+  {                                                           \
+    const __m256 b0 = _mm256_load_ps(b + 16 * (u));           \
+    const __m256 b1 = _mm256_load_ps(b + 16 * (u) + 8);       \
+    __m256 av = _mm256_broadcast_ss(a + 6 * (u) + 0);         \
+    c00 = _mm256_fmadd_ps(av, b0, c00);                       \
+    c01 = _mm256_fmadd_ps(av, b1, c01);                       \
+    av = _mm256_broadcast_ss(a + 6 * (u) + 1);                \
+    c10 = _mm256_fmadd_ps(av, b0, c10);                       \
+    c11 = _mm256_fmadd_ps(av, b1, c11);                       \
+    av = _mm256_broadcast_ss(a + 6 * (u) + 2);                \
+    c20 = _mm256_fmadd_ps(av, b0, c20);                       \
+    c21 = _mm256_fmadd_ps(av, b1, c21);                       \
+    av = _mm256_broadcast_ss(a + 6 * (u) + 3);                \
+    c30 = _mm256_fmadd_ps(av, b0, c30);                       \
+    c31 = _mm256_fmadd_ps(av, b1, c31);                       \
+    av = _mm256_broadcast_ss(a + 6 * (u) + 4);                \
+    c40 = _mm256_fmadd_ps(av, b0, c40);                       \
+    c41 = _mm256_fmadd_ps(av, b1, c41);                       \
+    av = _mm256_broadcast_ss(a + 6 * (u) + 5);                \
+    c50 = _mm256_fmadd_ps(av, b0, c50);                       \
+    c51 = _mm256_fmadd_ps(av, b1, c51);                       \
+  }
+
+  int k = 0;
+  for (; k + 4 <= kc; k += 4) {
+    _mm_prefetch(reinterpret_cast<const char*>(a + 6 * 16), _MM_HINT_T0);
+    BP_STEP(0)
+    BP_STEP(1)
+    BP_STEP(2)
+    BP_STEP(3)
+    a += 4 * kMR;
+    b += 4 * kNR;
+  }
+  for (; k < kc; ++k) {
+    BP_STEP(0)
+    a += kMR;
+    b += kNR;
+  }
+#undef BP_STEP
+
+  const __m256 va = _mm256_set1_ps(alpha);
+  if (beta == 0.0f) {
+#define BP_STORE0(r)                                                 \
+  _mm256_storeu_ps(c + (r) * ldc, _mm256_mul_ps(va, c##r##0));       \
+  _mm256_storeu_ps(c + (r) * ldc + 8, _mm256_mul_ps(va, c##r##1));
+    BP_STORE0(0) BP_STORE0(1) BP_STORE0(2) BP_STORE0(3) BP_STORE0(4) BP_STORE0(5)
+#undef BP_STORE0
+  } else {
+    const __m256 vb = _mm256_set1_ps(beta);
+#define BP_STOREB(r)                                                                             \
+  _mm256_storeu_ps(c + (r) * ldc,                                                                \
+                   _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + (r) * ldc), _mm256_mul_ps(va, c##r##0))); \
+  _mm256_storeu_ps(c + (r) * ldc + 8, _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + (r) * ldc + 8),     \
+                                                      _mm256_mul_ps(va, c##r##1)));
+    BP_STOREB(0) BP_STOREB(1) BP_STOREB(2) BP_STOREB(3) BP_STOREB(4) BP_STOREB(5)
+#undef BP_STOREB
+  }
+}
+
+// 8x8 transpose of rows r[0..7] in place: afterwards r[k] holds column k.
+inline void transpose8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]);
+  const __m256 t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]);
+  const __m256 t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]);
+  const __m256 t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]);
+  const __m256 t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44);
+  const __m256 s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44);
+  const __m256 s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44);
+  const __m256 s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44);
+  const __m256 s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+  r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+  r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+  r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+  r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// Element (i, k) of op(A) lives at A[k*lda + i] when trans, else A[i*lda + k].
+void packA6(bool trans, const float* A, std::ptrdiff_t lda, int i0, int k0, int mc, int kc,
+            float* dst) {
+  for (int p = 0; p < mc; p += kMR, dst += static_cast<std::ptrdiff_t>(kc) * kMR) {
+    const int rows = mc - p < kMR ? mc - p : kMR;
+    const int i = i0 + p;
+    if (trans) {
+      const float* src = A + static_cast<std::ptrdiff_t>(k0) * lda + i;
+      if (rows == kMR) {
+        // The masked load never touches memory past the 6 floats (the end of A may follow); the
+        // 8-float store spills 2 lanes that the next k overwrites (the buffer has slack).
+        const __m256i six = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+        for (int k = 0; k < kc; ++k, src += lda)
+          _mm256_storeu_ps(dst + k * kMR, _mm256_maskload_ps(src, six));
+      } else {
+        for (int k = 0; k < kc; ++k, src += lda)
+          for (int r = 0; r < kMR; ++r) dst[k * kMR + r] = r < rows ? src[r] : 0.0f;
+      }
+    } else {
+      const float* src[kMR];
+      for (int r = 0; r < kMR; ++r)
+        src[r] = A + static_cast<std::ptrdiff_t>(i + (r < rows ? r : 0)) * lda + k0;
+      int k = 0;
+      if (rows == kMR) {
+        // Transpose 6x8 blocks (two zero rows complete the 8x8). Each column is stored as 8 floats
+        // at a 6-float pitch, in increasing k, so the 2 padding lanes are overwritten by the next
+        // column; the buffer has slack for the last one.
+        for (; k + 8 <= kc; k += 8) {
+          __m256 r[8];
+          for (int q = 0; q < kMR; ++q) r[q] = _mm256_loadu_ps(src[q] + k);
+          r[6] = r[7] = _mm256_setzero_ps();
+          transpose8(r);
+          for (int q = 0; q < 8; ++q) _mm256_storeu_ps(dst + (k + q) * kMR, r[q]);
+        }
+      }
+      for (; k < kc; ++k)
+        for (int r = 0; r < kMR; ++r) dst[k * kMR + r] = r < rows ? src[r][k] : 0.0f;
+    }
+  }
+}
+
+// Element (k, j) of op(B) lives at B[j*ldb + k] when trans, else B[k*ldb + j].
+void packB16(bool trans, const float* B, std::ptrdiff_t ldb, int k0, int j0, int kc, int nc,
+             float* dst) {
+  for (int p = 0; p < nc; p += kNR, dst += static_cast<std::ptrdiff_t>(kc) * kNR) {
+    const int cols = nc - p < kNR ? nc - p : kNR;
+    const int j = j0 + p;
+    if (!trans) {
+      const float* src = B + static_cast<std::ptrdiff_t>(k0) * ldb + j;
+      if (cols == kNR) {
+        for (int k = 0; k < kc; ++k, src += ldb) {
+          _mm256_store_ps(dst + k * kNR, _mm256_loadu_ps(src));
+          _mm256_store_ps(dst + k * kNR + 8, _mm256_loadu_ps(src + 8));
+        }
+      } else {
+        for (int k = 0; k < kc; ++k, src += ldb)
+          for (int q = 0; q < kNR; ++q) dst[k * kNR + q] = q < cols ? src[q] : 0.0f;
+      }
+    } else {
+      const float* src[kNR];
+      for (int q = 0; q < kNR; ++q)
+        src[q] = B + static_cast<std::ptrdiff_t>(j + (q < cols ? q : 0)) * ldb + k0;
+      int k = 0;
+      if (cols == kNR) {
+        for (; k + 8 <= kc; k += 8) {
+          for (int h = 0; h < 2; ++h) {
+            __m256 r[8];
+            for (int q = 0; q < 8; ++q) r[q] = _mm256_loadu_ps(src[8 * h + q] + k);
+            transpose8(r);
+            for (int q = 0; q < 8; ++q) _mm256_store_ps(dst + (k + q) * kNR + 8 * h, r[q]);
+          }
+        }
+      }
+      for (; k < kc; ++k)
+        for (int q = 0; q < kNR; ++q) dst[k * kNR + q] = q < cols ? src[q][k] : 0.0f;
+    }
+  }
+}
+
+// Cache blocking for Zen/Skylake-class cores: a kc x 16 B micro-panel (16 KiB) stays in L1 while
+// A micro-panels stream from an mc x kc block that fits comfortably in L2.
+const Kernels kAvx2Kernels = {kMR, kNR, 256, 144, 4080, packA6, packB16, micro6x16};
+
+}  // namespace
+
+const Kernels& avx2Kernels() { return kAvx2Kernels; }
+
+}  // namespace gemm_detail
+}  // namespace bp
+
+#endif

@@ -1,0 +1,267 @@
+#include "mlp.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "gemm.hpp"
+
+namespace bp {
+
+const char* activationName(Activation a) {
+  switch (a) {
+    case Activation::Relu: return "relu";
+    case Activation::Tanh: return "tanh";
+    case Activation::Gelu: return "gelu";
+  }
+  return "relu";
+}
+
+const char* taskName(Task t) { return t == Task::Classification ? "classification" : "regression"; }
+
+std::vector<LayerLayout> layoutOf(const ModelSpec& spec) {
+  std::vector<LayerLayout> layers;
+  int in = spec.inputSize;
+  size_t offset = 0;
+  auto add = [&](int out) {
+    LayerLayout l;
+    l.in = in;
+    l.out = out;
+    l.weightOffset = offset;
+    offset += static_cast<size_t>(in) * out;
+    l.biasOffset = offset;
+    offset += out;
+    layers.push_back(l);
+    in = out;
+  };
+  for (int h : spec.hidden) add(h);
+  add(spec.outputSize);
+  return layers;
+}
+
+size_t parameterCountOf(const ModelSpec& spec) {
+  auto layers = layoutOf(spec);
+  return layers.back().biasOffset + layers.back().out;
+}
+
+void initParameters(const ModelSpec& spec, float* params, Rng& rng) {
+  for (const auto& l : layoutOf(spec)) {
+    const float bound = 1.0f / std::sqrt(static_cast<float>(l.in));
+    const size_t nw = static_cast<size_t>(l.in) * l.out;
+    for (size_t i = 0; i < nw; ++i) params[l.weightOffset + i] = (2.0f * rng.uniform() - 1.0f) * bound;
+    for (int i = 0; i < l.out; ++i) params[l.biasOffset + i] = (2.0f * rng.uniform() - 1.0f) * bound;
+  }
+}
+
+namespace {
+
+constexpr float kInvSqrt2 = 0.70710678118654752f;
+constexpr float kInvSqrt2Pi = 0.39894228040143268f;
+
+void applyActivation(Activation a, const float* z, float* out, size_t n) {
+  switch (a) {
+    case Activation::Relu:
+      for (size_t i = 0; i < n; ++i) out[i] = z[i] > 0.0f ? z[i] : 0.0f;
+      break;
+    case Activation::Tanh:
+      for (size_t i = 0; i < n; ++i) out[i] = std::tanh(z[i]);
+      break;
+    case Activation::Gelu:  // exact (erf) form, as torch.nn.GELU() by default
+      for (size_t i = 0; i < n; ++i) out[i] = 0.5f * z[i] * (1.0f + std::erf(z[i] * kInvSqrt2));
+      break;
+  }
+}
+
+// dZ = dA * act'(Z), with `a` the activation output where that is cheaper.
+void activationBackward(Activation act, const float* z, const float* a, const float* dA, float* dZ, size_t n) {
+  switch (act) {
+    case Activation::Relu:
+      for (size_t i = 0; i < n; ++i) dZ[i] = z[i] > 0.0f ? dA[i] : 0.0f;
+      break;
+    case Activation::Tanh:
+      for (size_t i = 0; i < n; ++i) dZ[i] = dA[i] * (1.0f - a[i] * a[i]);
+      break;
+    case Activation::Gelu:
+      for (size_t i = 0; i < n; ++i) {
+        const float cdf = 0.5f * (1.0f + std::erf(z[i] * kInvSqrt2));
+        const float pdf = kInvSqrt2Pi * std::exp(-0.5f * z[i] * z[i]);
+        dZ[i] = dA[i] * (cdf + z[i] * pdf);
+      }
+      break;
+  }
+}
+
+void addBias(float* z, const float* bias, int rows, int cols) {
+  for (int r = 0; r < rows; ++r) {
+    float* row = z + static_cast<size_t>(r) * cols;
+    for (int c = 0; c < cols; ++c) row[c] += bias[c];
+  }
+}
+
+void columnSums(const float* m, int rows, int cols, float* out) {
+  std::fill(out, out + cols, 0.0f);
+  for (int r = 0; r < rows; ++r) {
+    const float* row = m + static_cast<size_t>(r) * cols;
+    for (int c = 0; c < cols; ++c) out[c] += row[c];
+  }
+}
+
+}  // namespace
+
+Mlp::Mlp(ModelSpec spec) : spec_(std::move(spec)), layers_(layoutOf(spec_)) {
+  paramCount_ = layers_.back().biasOffset + layers_.back().out;
+  pre_.resize(layers_.size());
+  act_.resize(layers_.size());
+}
+
+void Mlp::ensureCapacity(int batch) {
+  if (batch <= capacity_) return;
+  size_t widest = static_cast<size_t>(spec_.inputSize);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    pre_[l].assign(static_cast<size_t>(batch) * layers_[l].out, 0.0f);
+    act_[l].assign(static_cast<size_t>(batch) * layers_[l].out, 0.0f);
+    widest = std::max(widest, static_cast<size_t>(layers_[l].out));
+  }
+  dA_.assign(static_cast<size_t>(batch) * widest, 0.0f);
+  dZ_.assign(static_cast<size_t>(batch) * widest, 0.0f);
+  capacity_ = batch;
+}
+
+void Mlp::forward(const float* params, const float* x, int batch, ThreadPool* pool) {
+  ensureCapacity(batch);
+  const float* input = x;
+  const size_t last = layers_.size() - 1;
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const auto& L = layers_[l];
+    float* z = pre_[l].data();
+    // Z = input * W^T  (batch x out), W stored [out x in] as nn.Linear.
+    sgemm(Trans::No, Trans::Yes, batch, L.out, L.in, 1.0f, input, L.in, params + L.weightOffset, L.in, 0.0f, z,
+          L.out, pool);
+    addBias(z, params + L.biasOffset, batch, L.out);
+    const size_t n = static_cast<size_t>(batch) * L.out;
+    if (l == last) {
+      std::memcpy(act_[l].data(), z, n * sizeof(float));
+    } else {
+      applyActivation(spec_.activation, z, act_[l].data(), n);
+    }
+    input = act_[l].data();
+  }
+}
+
+double Mlp::lossAndGrad(const int32_t* labels, const float* targets, int batch, float* dOut, size_t* correct) {
+  const int out = spec_.outputSize;
+  const float* y = act_.back().data();
+  double total = 0;
+  if (spec_.task == Task::Classification) {
+    const float invB = 1.0f / static_cast<float>(batch);
+    for (int r = 0; r < batch; ++r) {
+      const float* row = y + static_cast<size_t>(r) * out;
+      float maxv = row[0];
+      int argmax = 0;
+      for (int c = 1; c < out; ++c)
+        if (row[c] > maxv) {
+          maxv = row[c];
+          argmax = c;
+        }
+      double sum = 0;
+      for (int c = 0; c < out; ++c) sum += std::exp(static_cast<double>(row[c] - maxv));
+      const double logSum = std::log(sum);
+      const int label = labels[r];
+      total += logSum - static_cast<double>(row[label] - maxv);
+      if (correct && argmax == label) ++*correct;
+      if (dOut) {
+        float* d = dOut + static_cast<size_t>(r) * out;
+        for (int c = 0; c < out; ++c) {
+          const float p = static_cast<float>(std::exp(static_cast<double>(row[c] - maxv) - logSum));
+          d[c] = (p - (c == label ? 1.0f : 0.0f)) * invB;
+        }
+      }
+    }
+    return total / batch;
+  }
+  const size_t n = static_cast<size_t>(batch) * out;
+  const float scale = 2.0f / static_cast<float>(n);
+  for (size_t i = 0; i < n; ++i) {
+    const float diff = y[i] - targets[i];
+    total += static_cast<double>(diff) * diff;
+    if (dOut) dOut[i] = diff * scale;
+  }
+  return total / static_cast<double>(n);
+}
+
+float Mlp::forwardBackward(const float* params, float* grad, const float* x, const int32_t* labels,
+                           const float* targets, int batch, ThreadPool* pool) {
+  forward(params, x, batch, pool);
+  const double loss = lossAndGrad(labels, targets, batch, dZ_.data(), nullptr);
+  for (size_t li = layers_.size(); li-- > 0;) {
+    const auto& L = layers_[li];
+    const float* input = li == 0 ? x : act_[li - 1].data();
+    // dW = dZ^T * input (out x in); db = column sums of dZ.
+    sgemm(Trans::Yes, Trans::No, L.out, L.in, batch, 1.0f, dZ_.data(), L.out, input, L.in, 0.0f,
+          grad + L.weightOffset, L.in, pool);
+    columnSums(dZ_.data(), batch, L.out, grad + L.biasOffset);
+    if (li == 0) break;
+    // dA_prev = dZ * W (batch x in), then through the previous activation.
+    sgemm(Trans::No, Trans::No, batch, L.in, L.out, 1.0f, dZ_.data(), L.out, params + L.weightOffset, L.in, 0.0f,
+          dA_.data(), L.in, pool);
+    activationBackward(spec_.activation, pre_[li - 1].data(), act_[li - 1].data(), dA_.data(), dZ_.data(),
+                       static_cast<size_t>(batch) * L.in);
+  }
+  return static_cast<float>(loss);
+}
+
+void Mlp::predict(const float* params, const float* x, int batch, float* out, ThreadPool* pool) {
+  forward(params, x, batch, pool);
+  const int width = spec_.outputSize;
+  const float* y = act_.back().data();
+  if (spec_.task == Task::Regression) {
+    std::memcpy(out, y, static_cast<size_t>(batch) * width * sizeof(float));
+    return;
+  }
+  for (int r = 0; r < batch; ++r) {
+    const float* row = y + static_cast<size_t>(r) * width;
+    float* o = out + static_cast<size_t>(r) * width;
+    const float maxv = *std::max_element(row, row + width);
+    double sum = 0;
+    for (int c = 0; c < width; ++c) sum += std::exp(static_cast<double>(row[c] - maxv));
+    for (int c = 0; c < width; ++c) o[c] = static_cast<float>(std::exp(static_cast<double>(row[c] - maxv)) / sum);
+  }
+}
+
+EvalResult Mlp::evaluate(const float* params, const float* x, const int32_t* labels, const float* targets,
+                         const uint32_t* rows, size_t n, ThreadPool* pool) {
+  EvalResult result;
+  result.rows = n;
+  if (n == 0) {
+    result.loss = std::numeric_limits<double>::quiet_NaN();
+    result.accuracy = std::numeric_limits<double>::quiet_NaN();
+    return result;
+  }
+  const int chunk = 256;
+  const int in = spec_.inputSize, out = spec_.outputSize;
+  std::vector<float> xb(static_cast<size_t>(chunk) * in), tb;
+  std::vector<int32_t> lb(chunk);
+  if (spec_.task == Task::Regression) tb.resize(static_cast<size_t>(chunk) * out);
+  double lossSum = 0;
+  size_t correct = 0;
+  for (size_t start = 0; start < n; start += chunk) {
+    const int b = static_cast<int>(std::min<size_t>(chunk, n - start));
+    for (int i = 0; i < b; ++i) {
+      const size_t row = rows ? rows[start + i] : start + i;
+      std::memcpy(&xb[static_cast<size_t>(i) * in], x + row * in, sizeof(float) * in);
+      if (spec_.task == Task::Classification)
+        lb[i] = labels[row];
+      else
+        std::memcpy(&tb[static_cast<size_t>(i) * out], targets + row * out, sizeof(float) * out);
+    }
+    forward(params, xb.data(), b, pool);
+    lossSum += lossAndGrad(lb.data(), tb.data(), b, nullptr, &correct) * b;
+  }
+  result.loss = lossSum / static_cast<double>(n);
+  result.accuracy = spec_.task == Task::Classification ? static_cast<double>(correct) / static_cast<double>(n)
+                                                       : std::numeric_limits<double>::quiet_NaN();
+  return result;
+}
+
+}  // namespace bp

@@ -1,0 +1,87 @@
+// The multi-layer perceptron: parameter layout, initialisation, forward and
+// backward passes, and the two losses. Parameters live in one flat float
+// buffer (per layer: weight [out x in] row-major, then bias [out]) so the
+// optimizer, checkpoints and JavaScript see a single contiguous vector whose
+// tensors have PyTorch nn.Linear shapes.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "rng.hpp"
+
+namespace bp {
+
+class ThreadPool;
+
+enum class Activation { Relu, Tanh, Gelu };
+enum class Task { Classification, Regression };
+
+const char* activationName(Activation a);
+const char* taskName(Task t);
+
+struct ModelSpec {
+  int inputSize = 0;
+  std::vector<int> hidden;
+  int outputSize = 0;
+  Activation activation = Activation::Relu;
+  Task task = Task::Classification;
+};
+
+struct LayerLayout {
+  int in = 0;
+  int out = 0;
+  size_t weightOffset = 0;
+  size_t biasOffset = 0;
+};
+
+std::vector<LayerLayout> layoutOf(const ModelSpec& spec);
+size_t parameterCountOf(const ModelSpec& spec);
+
+// PyTorch's nn.Linear default: weight and bias uniform in +-1/sqrt(fan_in).
+void initParameters(const ModelSpec& spec, float* params, Rng& rng);
+
+struct EvalResult {
+  double loss = 0;
+  double accuracy = 0;  // NaN for regression
+  size_t rows = 0;
+};
+
+class Mlp {
+ public:
+  explicit Mlp(ModelSpec spec);
+
+  const ModelSpec& spec() const { return spec_; }
+  size_t parameterCount() const { return paramCount_; }
+  const std::vector<LayerLayout>& layers() const { return layers_; }
+
+  // Mean loss of the batch; writes d(loss)/d(params) into grad (overwritten).
+  // labels for classification, targets (B x outputSize) for regression.
+  float forwardBackward(const float* params, float* grad, const float* x, const int32_t* labels,
+                        const float* targets, int batch, ThreadPool* pool);
+
+  // Outputs for `batch` rows: class probabilities (classification) or values.
+  void predict(const float* params, const float* x, int batch, float* out, ThreadPool* pool);
+
+  // Loss (and accuracy) over n rows given by `rows` (indices into x/labels/targets; null = 0..n-1).
+  EvalResult evaluate(const float* params, const float* x, const int32_t* labels, const float* targets,
+                      const uint32_t* rows, size_t n, ThreadPool* pool);
+
+ private:
+  void ensureCapacity(int batch);
+  void forward(const float* params, const float* x, int batch, ThreadPool* pool);
+  // Loss of the logits/outputs in the last activation buffer; optionally writes dOut.
+  double lossAndGrad(const int32_t* labels, const float* targets, int batch, float* dOut, size_t* correct);
+
+  ModelSpec spec_;
+  std::vector<LayerLayout> layers_;
+  size_t paramCount_ = 0;
+  int capacity_ = 0;
+  // pre_[l]: pre-activation of layer l (batch x out); act_[l]: its activation
+  // (act_[last] holds the raw output). act input of layer 0 is the batch itself.
+  std::vector<std::vector<float>> pre_, act_;
+  std::vector<float> dA_, dZ_;
+};
+
+}  // namespace bp

@@ -1,0 +1,64 @@
+// A small fork-join pool for the engine's data-parallel loops (GEMM blocks,
+// element-wise passes). One owning thread submits work; the workers and the
+// caller share it, and the workers sleep on a condition variable between calls
+// so an idle model costs no CPU.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace bp {
+
+class ThreadPool {
+ public:
+  // `threads` is the total parallelism including the calling thread; threads <= 1 spawns no worker.
+  explicit ThreadPool(int threads);
+  ~ThreadPool();  // stops and joins every worker (RAII; never detaches)
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return static_cast<int>(workers_.size()) + 1; }
+
+  // Runs fn(i) for every i in [0, n) spread over the workers and the caller; returns when all
+  // finished. Called from one thread at a time (the owning training thread). Exceptions in fn are
+  // caught and the first one is rethrown in the caller after every started task finished; once one
+  // task has thrown, indices not yet started are skipped (as a plain loop would stop).
+  // A nested call from inside fn (or a concurrent call from a second thread) runs serially on the
+  // calling thread instead of deadlocking.
+  void parallelFor(int n, const std::function<void(int)>& fn);
+
+ private:
+  void workerLoop();
+  // Takes indices until none are left or a task failed; records the first exception.
+  void runTasks();
+
+  std::vector<std::thread> workers_;
+
+  std::mutex mutex_;
+  std::condition_variable wake_;   // workers wait here for a new generation or stop
+  std::condition_variable done_;   // the caller waits here for claimed workers to finish
+  bool stop_ = false;
+  // Published under mutex_; a worker may only join the job while `open_`, so a worker that wakes
+  // late never touches a job the caller has already returned from.
+  const std::function<void(int)>* job_ = nullptr;
+  int jobSize_ = 0;
+  bool open_ = false;
+  int maxClaims_ = 0;
+  int claimed_ = 0;
+  std::exception_ptr error_;
+
+  std::atomic<uint64_t> generation_{0};  // read without the lock by spinning workers
+  std::atomic<int> next_{0};
+  std::atomic<int> finished_{0};
+  std::atomic<bool> failed_{false};
+  std::atomic<bool> busy_{false};
+};
+
+int hardwareThreads();  // std::thread::hardware_concurrency() clamped to >= 1
+
+}  // namespace bp

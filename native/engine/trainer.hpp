@@ -1,0 +1,183 @@
+// The engine's trainer: owns a model's parameters and optimizer state, and
+// runs training on its own native thread. It knows nothing of Node: progress
+// leaves through an EventQueue plus a `notify` callback, control arrives
+// through thread-safe methods (abort, pause, resume, setLearningRate) that
+// take effect at the next step boundary.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "event_queue.hpp"
+#include "mlp.hpp"
+#include "optimizer.hpp"
+#include "rng.hpp"
+
+namespace bp {
+
+class ThreadPool;
+
+struct TrainerSpec {
+  ModelSpec model;
+  OptimizerConfig optimizer;
+  uint32_t seed = 42;
+  int threads = 0;  // 0 = all cores
+};
+
+struct ResumeState {
+  std::vector<float> params, m, v;
+  uint64_t optimizerStep = 0;
+  uint64_t step = 0;
+  uint64_t epoch = 1;
+  uint64_t stepInEpoch = 0;
+  Rng::State shuffleRngState{};
+  uint64_t samplesSeen = 0;
+  std::vector<double> lossHistory;
+  double learningRate = 0;
+};
+
+struct RunConfig {
+  uint64_t epochs = 1;    // 0 = unbounded (maxSteps decides)
+  uint64_t maxSteps = 0;  // 0 = unbounded
+  int batchSize = 32;
+  bool shuffle = true;
+  std::string outputDir;  // empty = no checkpoints
+  uint64_t saveEverySteps = 0;
+  bool saveEveryEpoch = false;
+  OverflowPolicy stepPolicy = OverflowPolicy::Coalesce;
+  size_t queueCapacity = 1024;
+  double validationSplit = 0;
+  uint64_t warmupSteps = 0;  // linear warm-up of the learning rate over the first steps of the run
+  std::string runId;
+  std::string resumedFrom;
+  std::optional<ResumeState> resume;
+};
+
+struct RunSummary {
+  uint64_t steps = 0;
+  uint64_t epochs = 0;  // completed epochs
+  uint64_t samplesSeen = 0;
+  uint64_t droppedStepEvents = 0;
+  double finalLoss = 0;
+  std::vector<double> lossHistory;
+  double durationSeconds = 0;
+  double validationLoss = 0;      // NaN when no validation split
+  double validationAccuracy = 0;  // NaN when none or regression
+  double learningRate = 0;
+  std::string lastCheckpoint;
+  uint64_t trainSamples = 0;
+  uint64_t validationSamples = 0;
+};
+
+enum class RunState { Idle = 0, Running = 1, Paused = 2, Stopping = 3 };
+const char* runStateName(RunState s);
+
+struct TrainerStatus {
+  RunState state = RunState::Idle;
+  uint64_t step = 0;
+  uint64_t epoch = 0;
+  double loss = 0;
+  double learningRate = 0;
+};
+
+class Trainer {
+ public:
+  explicit Trainer(TrainerSpec spec);
+  ~Trainer();  // aborts a running run and joins its thread
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  const TrainerSpec& spec() const { return spec_; }
+  size_t parameterCount() const { return mlp_.parameterCount(); }
+
+  // Starts a run on a new native thread. `labels` (classification) or
+  // `targets` (regression, rows x outputSize) — the other is empty. Throws
+  // EngineError("TRAINER_BUSY") if a run is active. `notify` is called on the
+  // training thread whenever the consumer should drain events.
+  void start(std::vector<float> x, std::vector<int32_t> labels, std::vector<float> targets, size_t rows,
+             RunConfig config, std::function<void()> notify);
+
+  // Consumer side: moves pending events out (see EventQueue::drain).
+  void drainEvents(std::deque<Event>& out);
+
+  void abort(const std::string& reason);
+  void pause();
+  void resume();
+  // Pause requested by a safety monitor; kept apart from the user's pause so
+  // that neither side's resume cancels the other's pause.
+  void setSafetyHold(bool hold);
+  void setLearningRate(double lr);
+  TrainerStatus status() const;
+
+  // Joins the run's thread if it has finished or is finishing. Safe to call repeatedly.
+  void join();
+  // True from start() until join() returned.
+  bool hasThread() const;
+
+  RunSummary summary() const;
+
+  std::vector<float> parameters() const;
+  void setParameters(const std::vector<float>& params);
+  void optimizerState(std::vector<float>& m, std::vector<float>& v, uint64_t& step) const;
+  void setOptimizerState(const std::vector<float>& m, const std::vector<float>& v, uint64_t step);
+
+  std::vector<float> predict(const float* x, size_t rows);
+  EvalResult evaluate(const float* x, const int32_t* labels, const float* targets, size_t rows);
+  // Saves the current parameters and optimizer state (no run position).
+  void saveCheckpoint(const std::string& folder);
+
+ private:
+  void runLoop();
+  void emit(Event&& e);
+  void checkControl();
+  void applyOptimizerStateLocked(const std::vector<float>& m, const std::vector<float>& v, uint64_t step);
+  std::string saveDuringRun(uint64_t epoch, uint64_t stepInEpoch, const Rng::State& shuffleState);
+
+  TrainerSpec spec_;
+  Mlp mlp_;  // used only by the training thread while a run is active
+  mutable std::mutex modelMutex_;  // guards params_ and optimizer_
+  std::vector<float> params_;
+  std::vector<float> grad_;
+  Optimizer optimizer_;
+  uint64_t runOrdinal_ = 0;
+
+  // Run state (set by start(), read by the thread).
+  std::thread thread_;
+  std::mutex joinMutex_;
+  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<EventQueue> queue_;
+  std::function<void()> notify_;
+  RunConfig config_;
+  std::vector<float> x_, targets_;
+  std::vector<int32_t> labels_;
+  size_t rows_ = 0;
+
+  // Control.
+  mutable std::mutex controlMutex_;
+  std::condition_variable controlCv_;
+  bool abortRequested_ = false;
+  bool userPaused_ = false;
+  bool safetyHold_ = false;
+  std::string abortReason_;
+
+  // Live status, read from any thread.
+  std::atomic<int> state_{static_cast<int>(RunState::Idle)};
+  std::atomic<uint64_t> step_{0};
+  std::atomic<uint64_t> epoch_{0};
+  std::atomic<double> loss_{0};
+  std::atomic<double> learningRate_;
+
+  // Filled by the thread, read after join.
+  mutable std::mutex summaryMutex_;
+  RunSummary summary_;
+};
+
+}  // namespace bp

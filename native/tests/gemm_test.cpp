@@ -1,0 +1,2 @@
+#include "gemm.hpp"
+#include "testing.hpp"

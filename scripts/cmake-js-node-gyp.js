@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+// prebuildify only knows how to spawn node-gyp; `npm run prebuild` points its
+// --node-gyp option here. It accepts node-gyp's arguments (rebuild,
+// --target=..., --arch=..., --release), builds with cmake-js into build/
+// (N-API: one binary serves every Node version, so --target is not needed),
+// and leaves build/Release/backpropagate.node where prebuildify looks.
+'use strict';
+const { spawnSync } = require('node:child_process');
+const path = require('node:path');
+
+const root = path.join(__dirname, '..');
+const args = process.argv.slice(2);
+const debug = args.includes('--debug');
+const archArg = args.find((a) => a.startsWith('--arch='));
+const cmakeJs = require.resolve('cmake-js/bin/cmake-js', { paths: [root] });
+const cmd = [cmakeJs, 'rebuild', '--out', 'build'];
+if (debug) cmd.push('--debug');
+if (archArg) cmd.push('--arch', archArg.slice('--arch='.length));
+const result = spawnSync(process.execPath, cmd, { cwd: root, stdio: 'inherit' });
+process.exit(result.status === null ? 1 : result.status);

@@ -1,0 +1,40 @@
+/**
+ * backpropagate: train neural networks on native threads from Node.js, with
+ * live, loss-free training events.
+ */
+export { Trainer, type TrainerStatus, type TrainerState, type EvaluationResult, type TrainerEvents } from './trainer';
+export {
+  TrainingCallback,
+  type TrainingCallbackHandlers,
+  type StepHandler,
+  type EpochHandler,
+  type SaveHandler,
+  type CompleteHandler,
+  type ErrorHandler,
+} from './callback';
+export type { TrainingRun, TrainingRunMetadata, DeviceKind } from './run';
+export { BackpropError, isBackpropError, type BackpropErrorCode, type AbortError } from './errors';
+export type {
+  Activation,
+  Task,
+  Optimizer,
+  DeviceSpec,
+  ModelConfig,
+  TrainerOptions,
+  TrainOptions,
+  StepEventsMode,
+  ResolvedTrainerOptions,
+  ResolvedTrainOptions,
+} from './config';
+export type { TensorData } from './data';
+export { datasets, type Dataset, type SpiralsOptions, type BlobsOptions } from './datasets';
+export { readCheckpoint, type LoadedCheckpoint, type CheckpointConfig, type CheckpointRunPosition } from './checkpoint';
+export { loadDataFile, type LoadedFile, type LoadDataFileOptions } from './csv';
+export type { CallbackErrorInfo } from './dispatch';
+
+import { native } from './native';
+
+/** Facts about the CPU engine in this process (kernel chosen at run time, thread count). */
+export function cpuInfo(): { gemmKernel: string; threads: number; simd: string[] } {
+  return native().cpuInfo();
+}

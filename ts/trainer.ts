@@ -1,0 +1,416 @@
+/**
+ * Trainer: trains an MLP on a native thread and reports progress through a
+ * TrainingCallback and EventEmitter events.
+ *
+ * How events travel (the dispatch contract, README "Events"): the native
+ * thread appends to a bounded queue and asks Node for one delivery whenever
+ * none is pending; the JS thread then drains everything pending in one batch
+ * and runs the handlers here, in order. Training never waits for JavaScript
+ * unless stepEvents is 'block'.
+ */
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import * as path from 'node:path';
+import type { NativeResumeState, NativeRunSummary, NativeStatus, NativeTrainOptions, TrainingSession } from '../binding';
+import { asCallback, type TrainingCallbackHandlers } from './callback';
+import { readCheckpoint, type LoadedCheckpoint } from './checkpoint';
+import { resolveTrainerOptions, resolveTrainOptions, type ResolvedTrainerOptions, type ResolvedTrainOptions, type TrainerOptions, type TrainOptions } from './config';
+import { loadDataFile } from './csv';
+import { prepareData, prepareFeatures, toClassLabels, type PreparedData, type TensorData } from './data';
+import { BackpropError, createAbortError } from './errors';
+import { HandlerGuard } from './dispatch';
+import { callNative, fromNativeError, native, publicCode } from './native';
+import { buildRun, type DeviceKind, type RunContext, type TrainingRun } from './run';
+import { resolveDevice } from './device';
+
+export type TrainerState = NativeStatus['state'];
+
+export interface TrainerStatus {
+  readonly state: TrainerState;
+  /** Steps taken in the current (or last) run. */
+  readonly step: number;
+  readonly epoch: number;
+  /** The last step's loss. */
+  readonly loss: number;
+  readonly learningRate: number;
+  readonly runId: string | null;
+}
+
+export interface EvaluationResult {
+  loss: number;
+  /** Fraction of rows classified correctly; null for regression. */
+  accuracy: number | null;
+}
+
+/** Native event record types (binding.d.ts NativeEventType). */
+const EV_STEP = 1, EV_EPOCH = 2, EV_SAVE = 3, EV_COMPLETE = 4, EV_ERROR = 5, EV_ABORTED = 6, EV_STATE = 7;
+const STRIDE = 4;
+
+/** Hooks for safety monitors (GPU) that watch a run; see gpu/trainer-safety.ts. */
+export interface RunObserver {
+  onRunStart?(trainer: Trainer, session: TrainingSession): void;
+  /** Returns metadata to record, e.g. { gpuMaxTemp }. Called once at the end. */
+  onRunEnd?(): { gpuMaxTemp: number | null; gpuMaxVramPercent: number | null; failure?: BackpropError | null };
+}
+
+type RunObserverFactory = (trainer: Trainer, options: ResolvedTrainOptions) => RunObserver | null;
+let runObserverFactory: RunObserverFactory | null = null;
+
+/** Lets the GPU safety module watch runs without the trainer importing it. */
+export function setRunObserverFactory(factory: RunObserverFactory | null): void {
+  runObserverFactory = factory;
+}
+
+export interface TrainerEvents {
+  step: [step: number, loss: number];
+  epoch: [epoch: number, info: { validationLoss: number | null; validationAccuracy: number | null }];
+  save: [path: string];
+  complete: [run: TrainingRun];
+  error: [error: Error];
+  callbackError: [error: unknown, info: { hook: string; error: unknown }];
+  paused: [];
+  resumed: [];
+}
+
+export class Trainer extends EventEmitter {
+  /** The validated options, with every default filled in. */
+  readonly options: Readonly<ResolvedTrainerOptions>;
+  readonly device: DeviceKind;
+  readonly deviceReason: string | null;
+  private readonly session: TrainingSession;
+  private readonly guard: HandlerGuard;
+  private activeRunId: string | null = null;
+  private running = false;
+  private pendingAbortReason: string | null = null;
+
+  constructor(options: TrainerOptions) {
+    super();
+    this.options = Object.freeze(resolveTrainerOptions(options));
+    const device = resolveDevice(this.options.device);
+    this.device = device.kind;
+    this.deviceReason = device.reason;
+    const o = this.options;
+    this.session = callNative(
+      () =>
+        new (native().TrainingSession)({
+          model: { ...o.model, hiddenLayers: [...o.model.hiddenLayers] },
+          optimizer: o.optimizer,
+          learningRate: o.learningRate,
+          weightDecay: o.weightDecay,
+          momentum: o.momentum,
+          gradientClipNorm: o.gradientClipNorm,
+          seed: o.seed,
+          threads: o.threads,
+        }),
+    );
+    this.guard = new HandlerGuard(this, 'backpropagate Trainer');
+  }
+
+  /** Number of trainable parameters. */
+  get parameterCount(): number {
+    return this.session.parameterCount;
+  }
+
+  /** Live state, read from the native side (also from inside handlers). */
+  get status(): TrainerStatus {
+    const s = this.session.status();
+    return Object.freeze({ ...s, runId: this.activeRunId });
+  }
+
+  /**
+   * Trains on `data` ({ x, y } typed arrays, or a CSV/JSONL file path).
+   * Resolves with the finished run; rejects with a BackpropError (bad input,
+   * before any step: onError is not called), a runtime BackpropError (after
+   * onError), or an AbortError carrying the partial run in `err.run`.
+   */
+  async train(data: TensorData | string, options: TrainOptions = {}, callback?: TrainingCallbackHandlers): Promise<TrainingRun> {
+    const opts = resolveTrainOptions(options);
+    const handlers = asCallback(callback);
+    if (this.running) {
+      throw new BackpropError('TRAINER_BUSY', 'This trainer is already training. Await the running train() call, or abort() it first.', {});
+    }
+    this.running = true;
+    try {
+      const prepared = await this.loadData(data, opts);
+      const resume = opts.resumeFrom ? await this.loadResume(opts.resumeFrom, opts) : null;
+      return await this.startRun(prepared, opts, handlers, resume);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** Stops the run at the next step boundary; train() rejects with an AbortError. */
+  abort(reason: string = 'aborted'): void {
+    if (this.running) this.pendingAbortReason ??= String(reason);
+    this.session.abort(String(reason));
+  }
+
+  /** Holds training at the next step boundary until resume(). */
+  pause(): void {
+    this.session.pause();
+  }
+
+  resume(): void {
+    this.session.resume();
+  }
+
+  /** Changes the learning rate from the next step on (also mid-run). */
+  setLearningRate(learningRate: number): void {
+    if (typeof learningRate !== 'number' || !Number.isFinite(learningRate) || learningRate <= 0 || learningRate > 10) {
+      throw new BackpropError('CONFIG_INVALID', `learningRate must be a finite number in (0, 10] (got ${String(learningRate)}). Pass a positive step size such as 1e-3.`, { field: 'learningRate', value: learningRate });
+    }
+    this.session.setLearningRate(learningRate);
+  }
+
+  /** Outputs for each row of x: class probabilities (classification) or values; rows x outputSize. */
+  predict(x: Float32Array): Float32Array {
+    const { x: checked } = prepareFeatures(x, this.options.model.inputSize);
+    return callNative(() => this.session.predict(checked));
+  }
+
+  /** Mean loss and (classification) accuracy on labelled data. */
+  evaluate(data: TensorData): EvaluationResult {
+    const prepared = prepareData(data, this.options.model);
+    const r = callNative(() => this.session.evaluate(prepared.x, prepared.y));
+    return { loss: r.loss, accuracy: Number.isFinite(r.accuracy) ? r.accuracy : null };
+  }
+
+  /** Writes the model and optimizer state as a checkpoint folder (atomically). Resolves with its absolute path. */
+  async save(folder: string): Promise<string> {
+    if (typeof folder !== 'string' || folder.length === 0) {
+      throw new BackpropError('CONFIG_INVALID', 'save(folder) needs a folder path.', { field: 'folder' });
+    }
+    const target = path.resolve(folder);
+    try {
+      await this.session.saveCheckpoint(target);
+    } catch (error) {
+      throw fromNativeError(error, { path: target });
+    }
+    return target;
+  }
+
+  /** Loads a checkpoint folder (from save() or a training run) into a new trainer. */
+  static async load(folder: string, options: Partial<Pick<TrainerOptions, 'device' | 'threads'>> = {}): Promise<Trainer> {
+    const ckpt = await readCheckpoint(folder);
+    const c = ckpt.config;
+    const trainer = new Trainer({
+      model: c.model,
+      optimizer: c.optimizer,
+      learningRate: c.learningRate,
+      weightDecay: c.weightDecay,
+      momentum: c.momentum,
+      gradientClipNorm: c.gradientClipNorm > 0 ? c.gradientClipNorm : undefined,
+      seed: c.seed,
+      ...options,
+    });
+    callNative(() => {
+      trainer.session.setParameters(ckpt.params);
+      trainer.session.setOptimizerState({ optimizerM: ckpt.optimizerM, optimizerV: ckpt.optimizerV, optimizerStep: ckpt.optimizerStep });
+    });
+    return trainer;
+  }
+
+  private async loadData(data: TensorData | string, opts: ResolvedTrainOptions): Promise<PreparedData> {
+    const model = this.options.model;
+    if (typeof data !== 'string') return prepareData(data, model);
+    const file = await loadDataFile(data, { label: opts.label, labelCount: model.task === 'regression' ? model.outputSize : 1 });
+    if (file.featureNames.length !== model.inputSize) {
+      throw new BackpropError(
+        'INPUT_SHAPE_MISMATCH',
+        `${data} has ${file.featureNames.length} feature columns (${file.featureNames.join(', ')}) but the model's inputSize is ${model.inputSize}. ` +
+          `Set model.inputSize to ${file.featureNames.length} or pick the label column with the label option.`,
+        { field: 'model.inputSize', expected: model.inputSize, actual: file.featureNames.length },
+      );
+    }
+    if (model.task === 'regression') return prepareData({ x: file.x, y: file.y }, model);
+    const labels = toClassLabels(file.y, model.outputSize);
+    return prepareData({ x: file.x, y: labels }, model);
+  }
+
+  private async loadResume(folder: string, opts: ResolvedTrainOptions): Promise<{ state: NativeResumeState; checkpoint: LoadedCheckpoint }> {
+    const ckpt = await readCheckpoint(folder);
+    const mine = this.options.model;
+    const theirs = ckpt.config.model;
+    const sameModel =
+      mine.inputSize === theirs.inputSize && mine.outputSize === theirs.outputSize && mine.activation === theirs.activation &&
+      mine.task === theirs.task && mine.hiddenLayers.length === theirs.hiddenLayers.length &&
+      mine.hiddenLayers.every((h, i) => h === theirs.hiddenLayers[i]);
+    if (!sameModel || ckpt.config.optimizer !== this.options.optimizer) {
+      throw new BackpropError(
+        'CHECKPOINT_INCOMPATIBLE',
+        `Checkpoint '${folder}' holds a ${theirs.inputSize}-[${theirs.hiddenLayers}]-${theirs.outputSize} ${theirs.activation} model with ${ckpt.config.optimizer}, ` +
+          `but this trainer is ${mine.inputSize}-[${mine.hiddenLayers}]-${mine.outputSize} ${mine.activation} with ${this.options.optimizer}. Use Trainer.load() or the same options.`,
+        { path: folder },
+      );
+    }
+    const run = ckpt.run;
+    if (!run) {
+      throw new BackpropError('CHECKPOINT_INCOMPATIBLE', `Checkpoint '${folder}' was written by save() and has no run position to resume. Load it with Trainer.load() and start a new run.`, { path: folder });
+    }
+    if (run.batchSize !== opts.batchSize || run.validationSplit !== opts.validationSplit || run.shuffle !== opts.shuffle) {
+      throw new BackpropError(
+        'CHECKPOINT_INCOMPATIBLE',
+        `Checkpoint '${folder}' was trained with batchSize ${run.batchSize}, validationSplit ${run.validationSplit}, shuffle ${run.shuffle}; ` +
+          `resume with the same values to continue the same run.`,
+        { path: folder, field: 'batchSize' },
+      );
+    }
+    return {
+      checkpoint: ckpt,
+      state: {
+        params: ckpt.params,
+        optimizerM: ckpt.optimizerM,
+        optimizerV: ckpt.optimizerV,
+        optimizerStep: ckpt.optimizerStep,
+        step: run.step,
+        epoch: run.epoch,
+        stepInEpoch: run.stepInEpoch,
+        shuffleRngState: run.shuffleRngState,
+        samplesSeen: run.samplesSeen,
+        lossHistory: Float64Array.from(run.lossHistory),
+        learningRate: run.learningRate,
+      },
+    };
+  }
+
+  private startRun(
+    data: PreparedData,
+    opts: ResolvedTrainOptions,
+    handlers: TrainingCallbackHandlers | null,
+    resume: { state: NativeResumeState; checkpoint: LoadedCheckpoint } | null,
+  ): Promise<TrainingRun> {
+    const runId = resume?.checkpoint.run?.runId || randomUUID();
+    const observer = runObserverFactory ? runObserverFactory(this, opts) : null;
+    const ctx: RunContext = {
+      runId,
+      device: this.device,
+      deviceReason: this.deviceReason,
+      stepEvents: opts.stepEvents,
+      resumedFrom: resume ? resume.checkpoint.path : null,
+      kernel: native().cpuInfo().gemmKernel,
+      gpuMaxTemp: null,
+      gpuMaxVramPercent: null,
+    };
+    const guard = this.guard;
+    const signal = opts.signal;
+    this.pendingAbortReason = null;
+
+    if (signal?.aborted) {
+      const run = buildRun(null, ctx, 'aborted');
+      const error = createAbortError(signal.reason, run);
+      guard.call('onError', handlers, handlers?.onError, [error]);
+      this.emitError(error);
+      return Promise.reject(error);
+    }
+
+    return new Promise<TrainingRun>((resolve, reject) => {
+      let settled = false;
+      const onAbortSignal = (): void => this.abort(abortReasonText(signal?.reason));
+      const finish = (summary: NativeRunSummary, kind: number, strings: string[], a: number, b: number): void => {
+        if (settled) return;
+        settled = true;
+        signal?.removeEventListener('abort', onAbortSignal);
+        this.activeRunId = runId;
+        const extra = observer?.onRunEnd?.();
+        if (extra) {
+          ctx.gpuMaxTemp = extra.gpuMaxTemp;
+          ctx.gpuMaxVramPercent = extra.gpuMaxVramPercent;
+        }
+        if (kind === EV_COMPLETE) {
+          const run = buildRun(summary, ctx, 'completed');
+          guard.call('onComplete', handlers, handlers?.onComplete, [run]);
+          guard.emit('complete', [run]);
+          resolve(run);
+          return;
+        }
+        let error: Error;
+        if (kind === EV_ABORTED) {
+          const safetyFailure = extra?.failure ?? null;
+          if (safetyFailure) {
+            const run = buildRun(summary, ctx, 'failed');
+            error = new BackpropError(safetyFailure.code, safetyFailure.message, { ...safetyFailure.details, step: summary.steps });
+            Object.defineProperty(error, 'run', { value: run, enumerable: false });
+          } else {
+            const reason = this.pendingAbortReason ?? strings[a];
+            error = createAbortError(signal?.aborted ? signal.reason : reason, buildRun(summary, ctx, 'aborted'));
+          }
+        } else {
+          const run = buildRun(summary, ctx, 'failed');
+          error = new BackpropError(publicCode(strings[a]), strings[b], { step: summary.steps, nativeCode: strings[a] });
+          Object.defineProperty(error, 'run', { value: run, enumerable: false });
+        }
+        guard.call('onError', handlers, handlers?.onError, [error]);
+        this.emitError(error);
+        reject(error);
+      };
+
+      const onEvents = (records: Float64Array, strings: string[]): void => {
+        for (let i = 0; i < records.length; i += STRIDE) {
+          const type = records[i];
+          const a = records[i + 1];
+          const b = records[i + 2];
+          switch (type) {
+            case EV_STEP:
+              guard.call('onStep', handlers, handlers?.onStep, [a, b]);
+              if (this.listenerCount('step') > 0) guard.emit('step', [a, b]);
+              break;
+            case EV_EPOCH: {
+              const info = Object.freeze({ validationLoss: Number.isFinite(b) ? b : null, validationAccuracy: Number.isFinite(records[i + 3]) ? records[i + 3] : null });
+              guard.call('onEpoch', handlers, handlers?.onEpoch, [a]);
+              guard.emit('epoch', [a, info]);
+              break;
+            }
+            case EV_SAVE:
+              guard.call('onSave', handlers, handlers?.onSave, [strings[b]]);
+              guard.emit('save', [strings[b]]);
+              break;
+            case EV_STATE:
+              guard.emit(a === 1 ? 'paused' : 'resumed', []);
+              break;
+            case EV_COMPLETE:
+            case EV_ERROR:
+            case EV_ABORTED:
+              finish(this.session.summary(), type, strings, a, b);
+              break;
+          }
+        }
+      };
+
+      const nativeOptions: NativeTrainOptions = {
+        epochs: opts.epochs,
+        maxSteps: opts.maxSteps,
+        batchSize: opts.batchSize,
+        shuffle: opts.shuffle,
+        outputDir: opts.outputDir ? path.resolve(opts.outputDir) : '',
+        saveEverySteps: opts.saveEverySteps,
+        saveEveryEpoch: opts.saveEveryEpoch,
+        stepEvents: opts.stepEvents,
+        queueCapacity: opts.queueCapacity,
+        validationSplit: opts.validationSplit,
+        runId,
+        resumedFrom: resume ? resume.checkpoint.path : '',
+        resume: resume ? resume.state : null,
+      };
+      try {
+        this.activeRunId = runId;
+        this.session.start(data.x, data.y, nativeOptions, onEvents);
+      } catch (error) {
+        settled = true;
+        reject(fromNativeError(error));
+        return;
+      }
+      observer?.onRunStart?.(this, this.session);
+      signal?.addEventListener('abort', onAbortSignal, { once: true });
+    });
+  }
+
+  private emitError(error: Error): void {
+    // EventEmitter throws on an unlistened 'error'; the promise already carries it.
+    if (this.listenerCount('error') > 0) this.guard.emit('error', [error]);
+  }
+}
+
+function abortReasonText(reason: unknown): string {
+  if (reason instanceof Error) return reason.message;
+  return reason === undefined ? 'aborted' : String(reason);
+}
