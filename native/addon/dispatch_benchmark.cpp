@@ -7,6 +7,7 @@
 
 #include "event_batch.hpp"
 #include "event_queue.hpp"
+#include "napi_util.hpp"
 
 namespace bpaddon {
 namespace {
@@ -51,16 +52,16 @@ void CallBatched(Napi::Env env, Napi::Function cb, BenchState* state, void*) {
   state->queue.drain(state->drained);
   if (state->drained.empty()) return;
   Napi::HandleScope scope(env);
-  BatchValues batch = encodeBatch(env, state->drained);
+  BatchValues batch;
   state->delivered += state->drained.size();
-  cb.Call({batch.records, batch.strings});
+  if (encodeBatch(env, state->drained, batch)) callJsSafely(env, cb, {batch.records, batch.strings});
   if (state->delivered >= state->count) finish(env, state);
 }
 
 void CallNaive(Napi::Env env, Napi::Function cb, BenchState* state, StepData* data) {
   std::unique_ptr<StepData> owned(data);
   if (env == nullptr) return;
-  cb.Call({Napi::Number::New(env, data->step), Napi::Number::New(env, data->loss)});
+  callJsSafely(env, cb, {Napi::Number::New(env, data->step), Napi::Number::New(env, data->loss)});
   if (++state->delivered >= state->count) finish(env, state);
 }
 

@@ -36,6 +36,24 @@ auto guarded(Napi::Env env, F&& body) -> decltype(body()) {
   }
 }
 
+// Calls a JS function from a thread-safe-function callback without letting a
+// failure become a C++ exception: while a worker is being terminated the call
+// fails (JS can no longer run) and node-addon-api's error wrapping would abort
+// the process. A JS exception thrown by the callee is cleared and returned.
+inline bool callJsSafely(Napi::Env env, const Napi::Function& fn, std::initializer_list<napi_value> args) {
+  napi_value global;
+  if (napi_get_global(env, &global) != napi_ok) return false;
+  napi_value result;
+  const napi_status status = napi_call_function(env, global, fn, args.size(), args.begin(), &result);
+  if (status == napi_ok) return true;
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+    napi_value ignored;
+    napi_get_and_clear_last_exception(env, &ignored);
+  }
+  return false;
+}
+
 inline Napi::Value requireKey(const Napi::Object& o, const char* key) {
   Napi::Value v = o.Get(key);
   if (v.IsUndefined()) throw Napi::TypeError::New(o.Env(), std::string("missing native option '") + key + "'");

@@ -31,7 +31,7 @@ bp::TrainerSpec parseSpec(const Napi::Object& cfg) {
   bp::TrainerSpec spec;
   spec.model = parseModel(requireKey(cfg, "model").As<Napi::Object>());
   spec.optimizer.kind = stringKey(cfg, "optimizer") == "sgd" ? bp::OptimizerKind::Sgd : bp::OptimizerKind::AdamW;
-  spec.optimizer.learningRate = static_cast<float>(numberKey(cfg, "learningRate"));
+  spec.optimizer.learningRate = numberKey(cfg, "learningRate");
   spec.optimizer.weightDecay = static_cast<float>(numberKey(cfg, "weightDecay"));
   spec.optimizer.momentum = static_cast<float>(numberKey(cfg, "momentum"));
   spec.optimizer.gradientClipNorm = static_cast<float>(numberKey(cfg, "gradientClipNorm"));
@@ -232,23 +232,23 @@ void TrainingSession::CallJs(Napi::Env env, Napi::Function callback, TrainingSes
 void TrainingSession::deliver(Napi::Env env, Napi::Function callback) {
   trainer_->drainEvents(drained_);
   if (drained_.empty()) return;
-  Napi::HandleScope scope(env);
-  BatchValues batch = encodeBatch(env, drained_);
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  BatchValues batch;
+  const bool encoded = encodeBatch(env, drained_, batch);
+  bool terminal = false;
+  for (const auto& e : drained_) terminal = terminal || bp::isTerminal(e.type);
   drained_.clear();
-  if (batch.terminal) {
+  if (terminal) {
     // The producer pushed its terminal event last and is returning: join it
     // now so that summary() is final when JS reads it.
     trainer_->join();
   }
-  try {
-    callback.Call({batch.records, batch.strings});
-  } catch (const Napi::Error& e) {
-    // The TS dispatcher isolates handler errors itself; anything reaching
-    // here is reported, never allowed to tear down the process.
-    napi_value warning = e.Value();
-    (void)warning;
-  }
-  if (batch.terminal) finishRun();
+  // The TS dispatcher isolates handler errors itself; a failure here means
+  // the environment is shutting down, and must not abort the process.
+  if (encoded) callJsSafely(env, callback, {batch.records, batch.strings});
+  napi_close_handle_scope(env, scope);
+  if (terminal) finishRun();
 }
 
 void TrainingSession::finishRun() {
@@ -261,7 +261,9 @@ void TrainingSession::finishRun() {
   }
   trainer_->join();
   tsfn_.Release();
-  Unref();
+  // Plain C call: ObjectWrap::Unref() throws on failure, which during teardown would abort.
+  uint32_t refs = 0;
+  napi_reference_unref(env_, static_cast<napi_ref>(*this), &refs);
 }
 
 Napi::Value TrainingSession::Abort(const Napi::CallbackInfo& info) {

@@ -1,6 +1,7 @@
 // The GPU sampling thread and the two reading sources.
 #include "gpu_monitor.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <exception>
@@ -15,17 +16,8 @@ class NvmlSource final : public GpuSource {
  public:
   explicit NvmlSource(std::string libraryOverride) : override_(std::move(libraryOverride)) {}
   GpuReading read(int deviceIndex, double) override {
-    // Cached after the first call; retried only after nvmlResetState().
-    NvmlAvailability a = nvmlEnsureInit(override_);
-    if (!a.available) {
-      GpuReading r;
-      r.ok = false;
-      r.deviceIndex = deviceIndex;
-      r.error = a.reason;
-      r.timestampMs = wallClockMs();
-      return r;
-    }
-    return nvmlReadDevice(deviceIndex);
+    // Init is cached after the first call; retried only after nvmlResetState().
+    return nvmlReadDevice(deviceIndex, override_);
   }
 
  private:
@@ -79,7 +71,8 @@ GpuMonitorThread::GpuMonitorThread(std::unique_ptr<GpuSource> source, std::vecto
                                    GpuSafetyConfig config, double intervalMs, Sink sink)
     : source_(std::move(source)),
       devices_(std::move(deviceIndices)),
-      intervalMs_(std::isfinite(intervalMs) && intervalMs >= 1 ? intervalMs : 1),
+      // [1 ms, ~11.6 days]: the upper bound keeps the steady_clock arithmetic far from overflow.
+      intervalMs_(std::isfinite(intervalMs) ? std::min(std::max(intervalMs, 1.0), 1e9) : 1.0),
       sink_(std::move(sink)),
       config_(config) {}
 

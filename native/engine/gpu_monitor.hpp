@@ -51,7 +51,7 @@ class GpuMonitorThread {
 
   // sink is called ON THE SAMPLING THREAD for every sample of every device,
   // in order (devices in the order given, each tick). It must not block long:
-  // sampling waits for it. intervalMs is clamped to at least 1 ms.
+  // sampling waits for it. intervalMs is clamped to [1, 1e9] ms.
   GpuMonitorThread(std::unique_ptr<GpuSource> source, std::vector<int> deviceIndices, GpuSafetyConfig config,
                    double intervalMs, Sink sink);
   ~GpuMonitorThread();  // stop() + join; must not run on the sampling thread (i.e. inside the sink)

@@ -434,10 +434,11 @@ int nvmlDeviceCount() {
   return 0;
 }
 
-GpuReading nvmlReadDevice(int index) {
+GpuReading nvmlReadDevice(int index, const std::string& libraryOverride) {
   State& s = state();
+  // A reset may slip in between init and the shared lock: then init again.
   for (int attempt = 0; attempt < 3; ++attempt) {
-    nvmlEnsureInit();
+    nvmlEnsureInit(libraryOverride);
     std::shared_lock<std::shared_mutex> lock(s.mu);
     if (!s.attempted) continue;
     return readLocked(s, index);

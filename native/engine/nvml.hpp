@@ -131,11 +131,13 @@ void nvmlResetState();
 // Number of devices; 0 when NVML is unavailable or the count query fails.
 int nvmlDeviceCount();
 
-// Reads one device (initialising NVML with the default path if needed).
-// ok=false with a reason when NVML is unavailable, the device handle cannot be
-// obtained, the GPU is lost, or every query failed with a real error.
+// Reads one device, initialising NVML first if no one has (libraryOverride
+// is used only then, as in nvmlEnsureInit). ok=false with a reason when NVML
+// is unavailable, the device handle cannot be obtained, the GPU is lost, or
+// every metric query failed with a real error; a query that is merely
+// unsupported (or not permitted) only leaves its field empty.
 // Safe to call from several threads at once.
-GpuReading nvmlReadDevice(int index);
+GpuReading nvmlReadDevice(int index, const std::string& libraryOverride = "");
 
 // Decodes a clock event reason bit mask into the names listed above.
 std::vector<std::string> decodeThrottleReasons(unsigned long long mask);

@@ -12,7 +12,7 @@ enum class OptimizerKind { AdamW, Sgd };
 
 struct OptimizerConfig {
   OptimizerKind kind = OptimizerKind::AdamW;
-  float learningRate = 1e-3f;
+  double learningRate = 1e-3;  // kept in double so the value reported back is the one given
   float weightDecay = 0.01f;
   float momentum = 0.9f;
   float beta1 = 0.9f;
