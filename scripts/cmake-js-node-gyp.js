@@ -13,7 +13,9 @@ const args = process.argv.slice(2);
 const debug = args.includes('--debug');
 const archArg = args.find((a) => a.startsWith('--arch='));
 const cmakeJs = require.resolve('cmake-js/bin/cmake-js', { paths: [root] });
-const cmd = [cmakeJs, 'rebuild', '--out', 'build'];
+// compile (not rebuild): reuses an up-to-date build/ tree, so a prebuild after
+// npm install only relinks.
+const cmd = [cmakeJs, 'compile', '--out', 'build'];
 if (debug) cmd.push('--debug');
 if (archArg) cmd.push('--arch', archArg.slice('--arch='.length));
 const result = spawnSync(process.execPath, cmd, { cwd: root, stdio: 'inherit' });

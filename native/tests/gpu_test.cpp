@@ -60,6 +60,14 @@ void writeScript(const std::string& text) {
   setenv("BACKPROP_STUB_NVML_SCRIPT", scriptPath().c_str(), 1);
 }
 
+// Removes this process's script file when the test executable exits.
+struct ScriptCleanup {
+  ~ScriptCleanup() {
+    std::remove(scriptPath().c_str());
+    std::remove((scriptPath() + ".tmp").c_str());
+  }
+} scriptCleanup;
+
 const char* kTwoDevices =
     "init=ok   # comment\n"
     "devices=2\n"
