@@ -185,6 +185,8 @@ export interface NativeBinding {
   /** Flat parameter layout: [name, rows, cols, offset] per tensor, PyTorch nn.Linear names. */
   parameterLayout(model: NativeModelConfig): Array<[string, number, number, number]>;
   sha256Hex(data: Uint8Array): string;
+  /** Median GFLOP/s of the engine's SGEMM (m x k times (n x k)^T) on `threads` threads; for benchmarks. */
+  sgemmBenchmark(m: number, n: number, k: number, threads: number, reps: number): number;
   /**
    * Dispatch micro-benchmark: a native thread produces `count` step events
    * through the same queue as training ('batched') or with one thread-safe

@@ -19,4 +19,13 @@ const cmd = [cmakeJs, 'compile', '--out', 'build'];
 if (debug) cmd.push('--debug');
 if (archArg) cmd.push('--arch', archArg.slice('--arch='.length));
 const result = spawnSync(process.execPath, cmd, { cwd: root, stdio: 'inherit' });
-process.exit(result.status === null ? 1 : result.status);
+if (result.status !== 0) process.exit(result.status === null ? 1 : result.status);
+
+// prebuildify then strips build/Release/backpropagate.node in place and moves
+// it to prebuilds/. A process that has this very file loaded (a test run
+// calling `npm run prebuild`) would crash when its mapped code changes, so
+// hand prebuildify a fresh copy (new inode) and leave the loaded one intact.
+const fs = require('node:fs');
+const built = path.join(root, 'build', debug ? 'Debug' : 'Release', 'backpropagate.node');
+fs.copyFileSync(built, built + '.fresh');
+fs.renameSync(built + '.fresh', built);

@@ -331,7 +331,7 @@ export class Trainer extends EventEmitter {
             error = new BackpropError(safetyFailure.code, safetyFailure.message, { ...safetyFailure.details, step: summary.steps });
             Object.defineProperty(error, 'run', { value: run, enumerable: false });
           } else {
-            const reason = this.pendingAbortReason ?? strings[a];
+            const reason = this.pendingAbortReason ?? strings[a] ?? 'aborted';
             error = createAbortError(signal?.aborted ? signal.reason : reason, buildRun(summary, ctx, 'aborted'));
           }
         } else {

@@ -2,6 +2,9 @@
 // or worker), so nothing JS-related is shared between environments.
 #include <napi.h>
 
+#include <algorithm>
+#include <chrono>
+
 #include "dispatch_benchmark.hpp"
 #include "gemm.hpp"
 #include "mlp.hpp"
@@ -76,6 +79,36 @@ Napi::Value Sha256Hex(const Napi::CallbackInfo& info) {
   return Napi::String::New(env, bp::sha256Hex(a.Data(), a.ByteLength()));
 }
 
+// sgemmBenchmark(m, n, k, threads, reps): median GFLOP/s of the engine's
+// SGEMM (C = A * B^T, the forward-pass shape), for `npm run bench`. Runs on
+// the calling thread by design: it is a measurement tool, not an API.
+Napi::Value SgemmBenchmark(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5) throw Napi::TypeError::New(env, "sgemmBenchmark(m, n, k, threads, reps)");
+  const int m = info[0].As<Napi::Number>().Int32Value();
+  const int n = info[1].As<Napi::Number>().Int32Value();
+  const int k = info[2].As<Napi::Number>().Int32Value();
+  const int threads = info[3].As<Napi::Number>().Int32Value();
+  const int reps = std::max(1, info[4].As<Napi::Number>().Int32Value());
+  if (m < 1 || n < 1 || k < 1 || threads < 1) throw Napi::RangeError::New(env, "sizes and threads must be >= 1");
+  return guarded(env, [&]() -> Napi::Value {
+    std::vector<float> a(static_cast<size_t>(m) * k), b(static_cast<size_t>(n) * k), c(static_cast<size_t>(m) * n);
+    for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>((i * 7919) % 1000) / 1000.0f - 0.5f;
+    for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<float>((i * 104729) % 1000) / 1000.0f - 0.5f;
+    bp::ThreadPool pool(threads);
+    std::vector<double> rates;
+    bp::sgemm(bp::Trans::No, bp::Trans::Yes, m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, c.data(), n, &pool);  // warm-up
+    for (int r = 0; r < reps; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      bp::sgemm(bp::Trans::No, bp::Trans::Yes, m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, c.data(), n, &pool);
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      rates.push_back(2.0 * m * n * static_cast<double>(k) / s / 1e9);
+    }
+    std::sort(rates.begin(), rates.end());
+    return Napi::Number::New(env, rates[rates.size() / 2]);
+  });
+}
+
 }  // namespace
 
 class BackpropAddon : public Napi::Addon<BackpropAddon> {
@@ -87,6 +120,7 @@ class BackpropAddon : public Napi::Addon<BackpropAddon> {
                              InstanceMethod<&BackpropAddon::ParameterLayoutMethod>("parameterLayout"),
                              InstanceMethod<&BackpropAddon::Sha256Method>("sha256Hex"),
                              InstanceMethod<&BackpropAddon::DispatchBenchmarkMethod>("dispatchBenchmark"),
+                             InstanceMethod<&BackpropAddon::SgemmBenchmarkMethod>("sgemmBenchmark"),
                          });
   }
 
@@ -95,6 +129,7 @@ class BackpropAddon : public Napi::Addon<BackpropAddon> {
   Napi::Value ParameterLayoutMethod(const Napi::CallbackInfo& info) { return ParameterLayout(info); }
   Napi::Value Sha256Method(const Napi::CallbackInfo& info) { return Sha256Hex(info); }
   Napi::Value DispatchBenchmarkMethod(const Napi::CallbackInfo& info) { return DispatchBenchmark(info); }
+  Napi::Value SgemmBenchmarkMethod(const Napi::CallbackInfo& info) { return SgemmBenchmark(info); }
 };
 
 }  // namespace bpaddon

@@ -28,7 +28,7 @@ struct BenchState {
   uint64_t count = 0;
   uint64_t delivered = 0;
   bp::EventQueue queue{4096, bp::OverflowPolicy::Block};
-  std::deque<bp::Event> drained;
+  bp::EventBatch drained;
   BatchedTsfn batched;
   NaiveTsfn naiveFn;
   Napi::FunctionReference done;
@@ -50,10 +50,10 @@ void finish(Napi::Env env, BenchState* state) {
 void CallBatched(Napi::Env env, Napi::Function cb, BenchState* state, void*) {
   if (env == nullptr) return;
   state->queue.drain(state->drained);
-  if (state->drained.empty()) return;
+  if (state->drained.records.empty()) return;
   Napi::HandleScope scope(env);
   BatchValues batch;
-  state->delivered += state->drained.size();
+  state->delivered += state->drained.records.size();
   if (encodeBatch(env, state->drained, batch)) callJsSafely(env, cb, {batch.records, batch.strings});
   if (state->delivered >= state->count) finish(env, state);
 }

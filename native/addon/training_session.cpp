@@ -231,13 +231,13 @@ void TrainingSession::CallJs(Napi::Env env, Napi::Function callback, TrainingSes
 
 void TrainingSession::deliver(Napi::Env env, Napi::Function callback) {
   trainer_->drainEvents(drained_);
-  if (drained_.empty()) return;
+  if (drained_.records.empty()) return;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   BatchValues batch;
   const bool encoded = encodeBatch(env, drained_, batch);
   bool terminal = false;
-  for (const auto& e : drained_) terminal = terminal || bp::isTerminal(e.type);
+  for (const auto& e : drained_.records) terminal = terminal || bp::isTerminal(e.type);
   drained_.clear();
   if (terminal) {
     // The producer pushed its terminal event last and is returning: join it

@@ -53,7 +53,7 @@ class TrainingSession : public Napi::ObjectWrap<TrainingSession> {
   bool runActive_ = false;
   bool cleanupHookAdded_ = false;
   napi_env env_ = nullptr;
-  std::deque<bp::Event> drained_;
+  bp::EventBatch drained_;
 };
 
 }  // namespace bpaddon

@@ -15,7 +15,9 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
+#include <algorithm>
+#include <cstdint>
+#include <vector>
 #include <mutex>
 #include <string>
 
@@ -29,18 +31,37 @@ enum class EventType : uint8_t {
   Error = 5,
   Aborted = 6,
   StateChange = 7,
-  Sample = 8,  // a GPU monitor sample (payload owned by the monitor layer)
+  Sample = 8,   // a GPU monitor sample (payload owned by the monitor layer)
+  Dropped = 9,  // a coalesced step left in place as a tombstone; never delivered
 };
 
 inline bool isTerminal(EventType t) {
   return t == EventType::Complete || t == EventType::Error || t == EventType::Aborted;
 }
 
+// What a producer hands to push().
 struct Event {
   EventType type = EventType::Step;
   double a = 0, b = 0, c = 0;
   std::string s1, s2;
-  uint64_t payload = 0;  // index or id for producer-specific data
+};
+
+// What the queue stores and the consumer reads: a flat record (no heap
+// allocation per event); the rare strings live in the batch's side table.
+struct EventRecord {
+  static constexpr uint32_t kNoString = UINT32_MAX;
+  EventType type = EventType::Step;
+  uint32_t s1 = kNoString, s2 = kNoString;
+  double a = 0, b = 0, c = 0;
+};
+
+struct EventBatch {
+  std::vector<EventRecord> records;  // may contain Dropped tombstones: skip them
+  std::vector<std::string> strings;
+  void clear() {
+    records.clear();
+    strings.clear();
+  }
 };
 
 enum class OverflowPolicy { Coalesce, Block };
@@ -48,37 +69,49 @@ enum class OverflowPolicy { Coalesce, Block };
 class EventQueue {
  public:
   EventQueue(size_t stepCapacity, OverflowPolicy policy)
-      : capacity_(stepCapacity < 1 ? 1 : stepCapacity), policy_(policy) {}
+      : capacity_(stepCapacity < 1 ? 1 : stepCapacity), policy_(policy) {
+    pending_.records.reserve(std::min<size_t>(capacity_ + 16, 1 << 16));
+  }
 
   // Appends an event. Returns true when the caller must notify the consumer
   // (no delivery was scheduled yet). In Block mode a step event waits while
   // the queue holds `stepCapacity` steps, unless the queue is closed.
   bool push(Event&& e) {
+    EventRecord r;
+    r.type = e.type;
+    r.a = e.a;
+    r.b = e.b;
+    r.c = e.c;
     std::unique_lock<std::mutex> lock(mutex_);
     if (e.type == EventType::Step) {
       if (policy_ == OverflowPolicy::Block) {
-        ++waitingProducers_;
         spaceAvailable_.wait(lock, [&] { return pendingSteps_ < capacity_ || closed_; });
-        --waitingProducers_;
       } else if (pendingSteps_ >= capacity_) {
         dropOldestStep();
       }
       ++pendingSteps_;
+    } else {
+      if (!e.s1.empty()) r.s1 = addString(std::move(e.s1));
+      if (!e.s2.empty()) r.s2 = addString(std::move(e.s2));
     }
-    queue_.push_back(std::move(e));
+    pending_.records.push_back(r);
     if (scheduled_) return false;
     scheduled_ = true;
     return true;
   }
 
-  // Moves every pending event into `out` (which is cleared first) and marks
-  // that no delivery is scheduled, so the next push notifies again.
-  void drain(std::deque<Event>& out) {
+  // Moves every pending event into `out` (its previous contents are dropped)
+  // and marks that no delivery is scheduled, so the next push notifies again.
+  // Swapping keeps both buffers' capacity: no allocation in steady state.
+  void drain(EventBatch& out) {
     out.clear();
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      out.swap(queue_);
+      std::swap(out.records, pending_.records);
+      std::swap(out.strings, pending_.strings);
       pendingSteps_ = 0;
+      tombstones_ = 0;
+      cursor_ = 0;
       scheduled_ = false;
     }
     spaceAvailable_.notify_all();
@@ -98,26 +131,42 @@ class EventQueue {
 
   size_t size() const {
     std::lock_guard<std::mutex> lock(mutex_);
-    return queue_.size();
+    return pending_.records.size() - tombstones_;
   }
 
  private:
+  uint32_t addString(std::string&& s) {
+    pending_.strings.push_back(std::move(s));
+    return static_cast<uint32_t>(pending_.strings.size() - 1);
+  }
+
+  // Marks the oldest pending step as dropped. cursor_ only moves forward over
+  // records that cannot be dropped (non-steps, tombstones), and tombstones are
+  // compacted away once they outnumber the capacity: amortised O(1) per drop,
+  // and memory stays bounded however long JavaScript is blocked.
   void dropOldestStep() {
-    for (auto it = queue_.begin(); it != queue_.end(); ++it) {
-      if (it->type == EventType::Step) {
-        queue_.erase(it);
-        --pendingSteps_;
-        dropped_.fetch_add(1, std::memory_order_relaxed);
-        return;
-      }
+    auto& recs = pending_.records;
+    while (cursor_ < recs.size() && recs[cursor_].type != EventType::Step) ++cursor_;
+    if (cursor_ == recs.size()) return;
+    recs[cursor_].type = EventType::Dropped;
+    ++cursor_;
+    --pendingSteps_;
+    ++tombstones_;
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    if (tombstones_ > capacity_) {
+      recs.erase(std::remove_if(recs.begin(), recs.end(), [](const EventRecord& r) { return r.type == EventType::Dropped; }),
+                 recs.end());
+      tombstones_ = 0;
+      cursor_ = 0;
     }
   }
 
   mutable std::mutex mutex_;
   std::condition_variable spaceAvailable_;
-  std::deque<Event> queue_;
+  EventBatch pending_;
   size_t pendingSteps_ = 0;
-  size_t waitingProducers_ = 0;
+  size_t tombstones_ = 0;
+  size_t cursor_ = 0;
   const size_t capacity_;
   const OverflowPolicy policy_;
   bool scheduled_ = false;

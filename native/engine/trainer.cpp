@@ -91,7 +91,7 @@ void Trainer::start(std::vector<float> x, std::vector<int32_t> labels, std::vect
   thread_ = std::thread([this] { runLoop(); });
 }
 
-void Trainer::drainEvents(std::deque<Event>& out) {
+void Trainer::drainEvents(EventBatch& out) {
   if (queue_) {
     queue_->drain(out);
   } else {

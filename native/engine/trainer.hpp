@@ -106,7 +106,7 @@ class Trainer {
              RunConfig config, std::function<void()> notify);
 
   // Consumer side: moves pending events out (see EventQueue::drain).
-  void drainEvents(std::deque<Event>& out);
+  void drainEvents(EventBatch& out);
 
   void abort(const std::string& reason);
   void pause();

@@ -1,0 +1,45 @@
+"""PyTorch baseline for `npm run bench`: trains the same MLP the same way
+(784-256-128-10, ReLU, softmax cross-entropy, Adam(W), shuffled minibatches
+of synthetic data) on the CPU and prints samples/s as JSON.
+
+Usage: python3 pytorch_mlp.py BATCH THREADS [SAMPLES] [EPOCHS]
+"""
+import json
+import sys
+import time
+
+import torch
+
+batch = int(sys.argv[1])
+threads = int(sys.argv[2])
+samples = int(sys.argv[3]) if len(sys.argv) > 3 else 8192
+epochs = int(sys.argv[4]) if len(sys.argv) > 4 else 3
+torch.set_num_threads(threads)
+torch.manual_seed(0)
+x = torch.randn(samples, 784)
+y = torch.randint(0, 10, (samples,))
+model = torch.nn.Sequential(
+    torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)
+)
+opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+loss_fn = torch.nn.CrossEntropyLoss()
+
+
+def epoch():
+    perm = torch.randperm(samples)
+    for i in range(0, samples, batch):
+        idx = perm[i : i + batch]
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x[idx]), y[idx])
+        loss.backward()
+        opt.step()
+
+
+epoch()  # warm-up
+rates = []
+for _ in range(epochs):
+    t0 = time.perf_counter()
+    epoch()
+    rates.append(samples / (time.perf_counter() - t0))
+rates.sort()
+print(json.dumps({"samplesPerSecond": rates[len(rates) // 2], "torch": torch.__version__, "threads": threads, "batch": batch}))

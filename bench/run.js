@@ -1,0 +1,163 @@
+#!/usr/bin/env node
+// `npm run bench`: every number measured side by side in this one run, on
+// this machine, printed as one table (medians). See bench/README.md.
+'use strict';
+const { spawnSync } = require('node:child_process');
+const os = require('node:os');
+const path = require('node:path');
+const { Trainer } = require('../dist');
+const { native } = require('../dist/native');
+
+const quick = process.argv.includes('--quick');
+const rows = [];
+const add = (group, what, value, unit, note = '') => {
+  rows.push({ group, what, value, unit, note });
+  process.stderr.write(`  ${group}: ${what} = ${typeof value === 'number' ? value.toFixed(value >= 100 ? 0 : 2) : value} ${unit} ${note}\n`);
+};
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function syntheticMnistLike(samples, seed = 1) {
+  let s = seed >>> 0;
+  const rand = () => ((s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0) / 4294967296);
+  const x = new Float32Array(samples * 784);
+  for (let i = 0; i < x.length; i++) x[i] = rand() * 2 - 1;
+  const y = new Int32Array(samples);
+  for (let i = 0; i < samples; i++) y[i] = Math.floor(rand() * 10);
+  return { x, y };
+}
+
+async function trainingThroughput(batchSize, threads) {
+  const samples = 8192;
+  const data = syntheticMnistLike(samples);
+  const trainer = new Trainer({ model: { inputSize: 784, hiddenLayers: [256, 128], outputSize: 10 }, optimizer: 'adamw', learningRate: 1e-3, threads });
+  await trainer.train(data, { epochs: 1, batchSize }); // warm-up
+  const rates = [];
+  for (let r = 0; r < (quick ? 2 : 5); r++) {
+    const run = await trainer.train(data, { epochs: 1, batchSize });
+    rates.push(run.samplesSeen / run.durationSeconds);
+  }
+  return { samplesPerSecond: median(rates), flopsPerSample: 6 * trainer.parameterCount };
+}
+
+function python(script, args, env = {}) {
+  const py = '/usr/bin/python3';
+  const r = spawnSync(py, [path.join(__dirname, script), ...args.map(String)], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 600000 });
+  if (r.status !== 0) return { error: (r.stderr || r.error?.message || '').trim().split('\n').pop() };
+  return JSON.parse(r.stdout.trim().split('\n').pop());
+}
+
+function hasPython(module) {
+  return spawnSync('/usr/bin/python3', ['-c', `import ${module}`]).status === 0;
+}
+
+async function dispatchRate(mode, count) {
+  const b = native();
+  let delivered = 0;
+  const t0 = process.hrtime.bigint();
+  await new Promise((resolve) => {
+    if (mode === 'naive') {
+      b.dispatchBenchmark(count, 'naive', () => { delivered++; }, resolve);
+    } else {
+      // The same loop the trainer's dispatcher runs: one handler call per record.
+      const onStep = () => { delivered++; };
+      b.dispatchBenchmark(count, 'batched', (records) => {
+        for (let i = 0; i < records.length; i += 4) if (records[i] === 1) onStep(records[i + 1], records[i + 2]);
+      }, resolve);
+    }
+  });
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (delivered !== count) throw new Error(`${mode}: delivered ${delivered} of ${count}`);
+  return count / seconds;
+}
+
+async function onStepOverhead() {
+  // A small model where a step takes microseconds, so per-event cost shows.
+  const { datasets } = require('../dist');
+  const data = datasets.spirals({ samples: 8192, classes: 3, seed: 1 });
+  const make = () => new Trainer({ model: { inputSize: 2, hiddenLayers: [64, 64], outputSize: 3 }, threads: 1, seed: 1 });
+  const none = make();
+  const withHook = make();
+  let calls = 0;
+  const cb = { onStep: () => { calls++; } };
+  await none.train(data, { epochs: 1 });
+  await withHook.train(data, { epochs: 1 }, cb);
+  const a = [], b = [];
+  for (let r = 0; r < (quick ? 3 : 9); r++) {
+    // Interleaved so drift in machine load hits both alike.
+    a.push((await none.train(data, { epochs: 3 })).durationSeconds);
+    b.push((await withHook.train(data, { epochs: 3 }, cb)).durationSeconds);
+  }
+  return { none: median(a), hook: median(b), stepsPerRun: Math.ceil(8192 / 32) * 3, calls };
+}
+
+async function main() {
+  const cpu = native().cpuInfo();
+  process.stderr.write(`backpropagate bench: ${os.cpus()[0].model}, ${os.cpus().length} cores, kernel ${cpu.gemmKernel}\n`);
+
+  for (const threads of [1, 2]) add('SGEMM 2048²', `ours, ${threads} thread${threads > 1 ? 's' : ''}`, native().sgemmBenchmark(2048, 2048, 2048, threads, quick ? 2 : 5), 'GFLOP/s');
+  let openblasBest = null;
+  if (hasPython('numpy')) {
+    for (const threads of [1, 2]) {
+      const r = python('openblas_sgemm.py', [2048], { OPENBLAS_NUM_THREADS: String(threads) });
+      if (r.error) add('SGEMM 2048²', `numpy/OpenBLAS, ${threads} threads`, 'n/a', '', r.error);
+      else {
+        add('SGEMM 2048²', `numpy/OpenBLAS, ${threads} thread${threads > 1 ? 's' : ''}`, r.gflops, 'GFLOP/s');
+        openblasBest = Math.max(openblasBest ?? 0, r.gflops);
+      }
+    }
+  } else add('SGEMM 2048²', 'numpy/OpenBLAS', 'skipped', '', '(/usr/bin/python3 has no numpy)');
+
+  const ours = {};
+  for (const batch of [128, 1024]) {
+    const r = await trainingThroughput(batch, 0);
+    ours[batch] = r.samplesPerSecond;
+    add(`train 784-256-128-10 b${batch}`, 'backpropagate (2 threads)', r.samplesPerSecond, 'samples/s', `${((r.samplesPerSecond * r.flopsPerSample) / 1e9).toFixed(1)} GFLOP/s`);
+  }
+  const torchBest = {};
+  if (hasPython('torch')) {
+    for (const batch of [128, 1024]) {
+      let best = null;
+      for (const threads of [1, 2]) {
+        const r = python('pytorch_mlp.py', [batch, threads, 8192, quick ? 2 : 5]);
+        if (r.error) continue;
+        add(`train 784-256-128-10 b${batch}`, `PyTorch ${r.torch}, ${threads} thread${threads > 1 ? 's' : ''}`, r.samplesPerSecond, 'samples/s');
+        best = Math.max(best ?? 0, r.samplesPerSecond);
+      }
+      torchBest[batch] = best;
+      if (best) add(`train 784-256-128-10 b${batch}`, 'ratio ours / PyTorch best', ours[batch] / best, 'x');
+    }
+  } else add('train 784-256-128-10', 'PyTorch', 'skipped', '', '(/usr/bin/python3 cannot import torch; apt-get install python3-torch)');
+
+  const batched = [], naive = [];
+  const n = quick ? 200000 : 1000000;
+  for (let r = 0; r < 3; r++) {
+    batched.push(await dispatchRate('batched', n));
+    naive.push(await dispatchRate('naive', n / 10));
+  }
+  add('dispatch', 'batched queue (training path)', median(batched), 'events/s');
+  add('dispatch', 'naive: one TSFN call per event', median(naive), 'events/s');
+  add('dispatch', 'ratio batched / naive', median(batched) / median(naive), 'x');
+
+  const o = await onStepOverhead();
+  add('onStep cost', 'no handler, 2-64-64-3 spirals', o.stepsPerRun / o.none, 'steps/s');
+  add('onStep cost', 'no-op onStep', o.stepsPerRun / o.hook, 'steps/s');
+  add('onStep cost', 'slowdown', ((o.hook - o.none) / o.none) * 100, '%');
+
+  const sgemmBest = Math.max(...rows.filter((r) => r.group === 'SGEMM 2048²' && r.what.startsWith('ours')).map((r) => r.value));
+  const modelGflops = (ours[128] * 6 * 235146) / 1e9;
+  console.log('\n| group | measurement | value | unit | note |\n|---|---|---:|---|---|');
+  for (const r of rows) console.log(`| ${r.group} | ${r.what} | ${typeof r.value === 'number' ? r.value.toFixed(r.value >= 100 ? 0 : 2) : r.value} | ${r.unit} | ${r.note} |`);
+  console.log('\nTargets:');
+  const line = (ok, text) => console.log(`- [${ok === null ? '?' : ok ? 'x' : ' '}] ${text}`);
+  line(torchBest[128] ? ours[128] >= torchBest[128] : null, `batch 128 at least PyTorch's samples/s (${ours[128].toFixed(0)} vs ${torchBest[128] ? torchBest[128].toFixed(0) : 'n/a'})`);
+  const sgemmRef = openblasBest ?? sgemmBest;
+  line(modelGflops >= 0.5 * sgemmRef, `batch 128 training at least 50% of the measured SGEMM rate (${modelGflops.toFixed(1)} of ${sgemmRef.toFixed(1)} GFLOP/s, ${openblasBest ? 'OpenBLAS' : 'ours'})`);
+  line(o.hook - o.none < 0.02 * o.none, `no-op onStep costs under 2% (${(((o.hook - o.none) / o.none) * 100).toFixed(2)}%)`);
+  line(median(batched) >= 3e6, `at least 3 million step events/s (${(median(batched) / 1e6).toFixed(2)} M)`);
+  line(median(batched) >= 3 * median(naive), `at least 3x the naive baseline (${(median(batched) / median(naive)).toFixed(1)}x)`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
