@@ -175,6 +175,36 @@ export class Trainer extends EventEmitter {
     return { loss: r.loss, accuracy: Number.isFinite(r.accuracy) ? r.accuracy : null };
   }
 
+  /** A copy of all weights as one flat vector (per layer: weight [out x in] row-major, then bias). */
+  getParameters(): Float32Array {
+    return this.session.getParameters();
+  }
+
+  /** Replaces all weights (same layout as getParameters()). Applies from the next step if a run is active. */
+  setParameters(params: Float32Array): void {
+    if (!(params instanceof Float32Array) || params.length !== this.parameterCount) {
+      throw new BackpropError('INPUT_SHAPE_MISMATCH', `setParameters needs a Float32Array of ${this.parameterCount} values (got ${params instanceof Float32Array ? params.length + ' values' : typeof params}).`, { field: 'params', expected: this.parameterCount });
+    }
+    for (let i = 0; i < params.length; i++) {
+      if (!Number.isFinite(params[i])) {
+        throw new BackpropError('INPUT_NON_FINITE', `setParameters: value ${i} is ${params[i]}. Pass finite weights.`, { field: 'params', index: i });
+      }
+    }
+    callNative(() => this.session.setParameters(params));
+  }
+
+  /** Forgets the optimizer's moments (AdamW) or momentum (SGD), as a fresh optimizer. */
+  resetOptimizerState(): void {
+    const current = this.session.getOptimizerState();
+    callNative(() =>
+      this.session.setOptimizerState({
+        optimizerM: new Float32Array(current.optimizerM.length),
+        optimizerV: new Float32Array(current.optimizerV.length),
+        optimizerStep: 0,
+      }),
+    );
+  }
+
   /** Writes the model and optimizer state as a checkpoint folder (atomically). Resolves with its absolute path. */
   async save(folder: string): Promise<string> {
     if (typeof folder !== 'string' || folder.length === 0) {
