@@ -179,7 +179,101 @@ export interface NativeCpuInfo {
   simd: string[];
 }
 
+export interface NativeGpuConfig {
+  tempWarning: number;
+  tempCritical: number;
+  tempEmergency: number;
+  vramWarning: number;
+  vramCritical: number;
+  powerWarning: number;
+  powerCritical: number;
+}
+
+/** A reading in, for scripted sources: any GPUStatus field, or `fail` for a failed read. */
+export interface NativeGpuReading {
+  fail?: string;
+  deviceIndex?: number;
+  deviceName?: string;
+  [field: string]: unknown;
+}
+
+/** One sample out: every GPUStatus field (null when unsupported) plus monitor bookkeeping. */
+export interface NativeGpuSample {
+  ok: boolean;
+  error: string;
+  deviceIndex: number;
+  deviceName: string | null;
+  uuid: string | null;
+  temperatureC: number | null;
+  temperatureMaxC: number | null;
+  temperatureSlowdownC: number | null;
+  vramTotalGb: number | null;
+  vramUsedGb: number | null;
+  vramFreeGb: number | null;
+  vramPercent: number | null;
+  powerDrawW: number | null;
+  powerLimitW: number | null;
+  powerPercent: number | null;
+  gpuUtilization: number | null;
+  memoryUtilization: number | null;
+  smClockMhz: number | null;
+  memClockMhz: number | null;
+  fanPercent: number | null;
+  throttleReasons: string[] | null;
+  processes: Array<{ pid: number; usedMemoryMb: number | null }> | null;
+  condition: 'safe' | 'warm' | 'warning' | 'critical' | 'emergency' | 'unknown';
+  conditionReason: string;
+  timestamp: number;
+  consecutiveFailures: number;
+  recovered: boolean;
+  afterFailures: number;
+  sequence: number;
+}
+
+export interface NativeGpuGuardPolicy {
+  pauseOnCritical: boolean;
+  abortOnEmergency: boolean;
+  cooldownMs: number;
+  maxCooldownAttempts: number;
+  resumeBelowTempC: number;
+}
+
+export interface NativeGpuGuardStats {
+  maxTempC: number | null;
+  maxVramPercent: number | null;
+  pauses: number;
+  failed: boolean;
+}
+
+export declare class GpuMonitorHandle {
+  constructor(options: {
+    source: 'nvml' | 'scripted';
+    libraryPath: string;
+    readings: NativeGpuReading[];
+    loop: boolean;
+    deviceIndices: number[];
+    intervalMs: number;
+    config: NativeGpuConfig;
+  });
+  readonly running: boolean;
+  /** Samples dropped because JavaScript did not take them for very long. */
+  readonly dropped: number;
+  start(onSamples: (samples: NativeGpuSample[]) => void): void;
+  /** Joins the sampling thread; returns the samples not yet delivered. */
+  stop(): NativeGpuSample[];
+  setConfig(config: NativeGpuConfig): void;
+  attachTrainer(session: TrainingSession, deviceIndex: number, policy: NativeGpuGuardPolicy): number;
+  detachTrainer(id: number): NativeGpuGuardStats | null;
+}
+
 export interface NativeBinding {
+  GpuMonitorHandle: typeof GpuMonitorHandle;
+  nvmlStatus(libraryPath?: string): { available: boolean; reason: string; libraryPath: string; deviceCount: number };
+  readGpu(index: number, libraryPath: string, config: NativeGpuConfig): NativeGpuSample;
+  evaluateGpuReading(reading: NativeGpuReading, config: NativeGpuConfig): NativeGpuSample;
+  resetNvmlState(): void;
+  /** Median microseconds of one full NVML device read. */
+  nvmlSampleCost(index: number, reps: number, libraryPath?: string): number;
   TrainingSession: typeof TrainingSession;
   cpuInfo(): NativeCpuInfo;
   /** Flat parameter layout: [name, rows, cols, offset] per tensor, PyTorch nn.Linear names. */

@@ -541,7 +541,7 @@ describe('training events (1.2 integration)', function () {
       'a TrainingCallback built from {}': () => new TrainingCallback({}),
       'a TrainingCallback with null handlers': () => new TrainingCallback({ onStep: null, onEpoch: null, onSave: null, onComplete: null, onError: null }),
       'a plain object with null/undefined handlers': () => ({ onStep: null, onEpoch: undefined }),
-      'a callback whose handlers were cleared mid-construction': () => {
+      'a callback whose handler was cleared after construction': () => {
         const cb = new TrainingCallback({ onStep() {} });
         cb.onStep = undefined;
         return cb;

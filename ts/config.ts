@@ -66,6 +66,8 @@ export interface TrainOptions {
   label?: string;
   gpuSafety?: unknown;
   queueCapacity?: number;
+  /** Linear learning-rate warm-up over the first steps of the run. Default 0 (none). */
+  warmupSteps?: number;
 }
 
 export interface ResolvedTrainOptions {
@@ -87,6 +89,8 @@ export interface ResolvedTrainOptions {
   /** Passed through untouched; the GPU safety module validates it. */
   gpuSafety: unknown;
   queueCapacity: number;
+  /** 0 = no warm-up. */
+  warmupSteps: number;
 }
 
 const ACTIVATIONS: readonly Activation[] = ['relu', 'tanh', 'gelu'];
@@ -132,6 +136,7 @@ const TRAIN_KEYS: readonly (keyof TrainOptions)[] = [
   'label',
   'gpuSafety',
   'queueCapacity',
+  'warmupSteps',
 ];
 
 export function resolveTrainerOptions(options: unknown): ResolvedTrainerOptions {
@@ -300,6 +305,8 @@ export function resolveTrainOptions(options: unknown): ResolvedTrainOptions {
       MAX_QUEUE_CAPACITY,
       'Pass the number of step events to buffer, such as 1024.',
     ) ?? 1024;
+  const warmupSteps =
+    optionalInteger(opts.warmupSteps, 'warmupSteps', 0, Number.MAX_SAFE_INTEGER, 'Pass a whole number of warm-up steps such as 100, or 0 for none.') ?? 0;
 
   return {
     epochs,
@@ -316,6 +323,7 @@ export function resolveTrainOptions(options: unknown): ResolvedTrainOptions {
     label,
     gpuSafety: opts.gpuSafety,
     queueCapacity,
+    warmupSteps,
   };
 }
 

@@ -38,3 +38,5 @@ import { native } from './native';
 export function cpuInfo(): { gemmKernel: string; threads: number; simd: string[] } {
   return native().cpuInfo();
 }
+
+export * from './gpu';

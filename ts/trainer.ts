@@ -417,6 +417,7 @@ export class Trainer extends EventEmitter {
         stepEvents: opts.stepEvents,
         queueCapacity: opts.queueCapacity,
         validationSplit: opts.validationSplit,
+        warmupSteps: opts.warmupSteps,
         runId,
         resumedFrom: resume ? resume.checkpoint.path : '',
         resume: resume ? resume.state : null,

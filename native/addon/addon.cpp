@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "dispatch_benchmark.hpp"
+#include "gpu_monitor_handle.hpp"
 #include "gemm.hpp"
 #include "mlp.hpp"
 #include "napi_util.hpp"
@@ -121,6 +122,12 @@ class BackpropAddon : public Napi::Addon<BackpropAddon> {
                              InstanceMethod<&BackpropAddon::Sha256Method>("sha256Hex"),
                              InstanceMethod<&BackpropAddon::DispatchBenchmarkMethod>("dispatchBenchmark"),
                              InstanceMethod<&BackpropAddon::SgemmBenchmarkMethod>("sgemmBenchmark"),
+                             InstanceValue("GpuMonitorHandle", GpuMonitorHandle::Define(env), napi_enumerable),
+                             InstanceMethod<&BackpropAddon::NvmlStatusMethod>("nvmlStatus"),
+                             InstanceMethod<&BackpropAddon::ReadGpuMethod>("readGpu"),
+                             InstanceMethod<&BackpropAddon::EvaluateGpuReadingMethod>("evaluateGpuReading"),
+                             InstanceMethod<&BackpropAddon::ResetNvmlStateMethod>("resetNvmlState"),
+                             InstanceMethod<&BackpropAddon::NvmlSampleCostMethod>("nvmlSampleCost"),
                          });
   }
 
@@ -130,6 +137,11 @@ class BackpropAddon : public Napi::Addon<BackpropAddon> {
   Napi::Value Sha256Method(const Napi::CallbackInfo& info) { return Sha256Hex(info); }
   Napi::Value DispatchBenchmarkMethod(const Napi::CallbackInfo& info) { return DispatchBenchmark(info); }
   Napi::Value SgemmBenchmarkMethod(const Napi::CallbackInfo& info) { return SgemmBenchmark(info); }
+  Napi::Value NvmlStatusMethod(const Napi::CallbackInfo& info) { return NvmlStatus(info); }
+  Napi::Value ReadGpuMethod(const Napi::CallbackInfo& info) { return ReadGpu(info); }
+  Napi::Value EvaluateGpuReadingMethod(const Napi::CallbackInfo& info) { return EvaluateGpuReading(info); }
+  Napi::Value ResetNvmlStateMethod(const Napi::CallbackInfo& info) { return ResetNvmlState(info); }
+  Napi::Value NvmlSampleCostMethod(const Napi::CallbackInfo& info) { return NvmlSampleCost(info); }
 };
 
 }  // namespace bpaddon

@@ -22,6 +22,8 @@ class TrainingSession : public Napi::ObjectWrap<TrainingSession> {
   static Napi::Function Define(Napi::Env env);
   explicit TrainingSession(const Napi::CallbackInfo& info);
   ~TrainingSession() override;
+  // The engine trainer, for the GPU safety guard (same JS thread, same env).
+  bp::Trainer* engine() { return trainer_.get(); }
 
  private:
   static void CallJs(Napi::Env env, Napi::Function callback, TrainingSession* self, void* data);

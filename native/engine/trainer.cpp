@@ -65,7 +65,10 @@ void Trainer::start(std::vector<float> x, std::vector<int32_t> labels, std::vect
     std::lock_guard<std::mutex> lock(controlMutex_);
     abortRequested_ = false;
     userPaused_ = false;
+    safetyHold_ = false;
     abortReason_.clear();
+    failCode_.clear();
+    failMessage_.clear();
   }
   {
     std::lock_guard<std::mutex> lock(summaryMutex_);
@@ -113,6 +116,21 @@ void Trainer::abort(const std::string& reason) {
   }
   if (state_.load() != static_cast<int>(RunState::Idle)) state_.store(static_cast<int>(RunState::Stopping));
   if (queue_) queue_->close();  // a producer waiting in Block mode must see the abort
+  controlCv_.notify_all();
+}
+
+void Trainer::failWith(const std::string& code, const std::string& message) {
+  {
+    std::lock_guard<std::mutex> lock(controlMutex_);
+    if (!abortRequested_) {
+      abortRequested_ = true;
+      abortReason_ = message;
+      failCode_ = code;
+      failMessage_ = message;
+    }
+  }
+  if (state_.load() != static_cast<int>(RunState::Idle)) state_.store(static_cast<int>(RunState::Stopping));
+  if (queue_) queue_->close();
   controlCv_.notify_all();
 }
 
@@ -431,8 +449,20 @@ void Trainer::runLoop() {
     if (validatedAtStep != step_.load()) validate();
     if (!config_.outputDir.empty() && step_.load() > 0 && lastSavedStep != step_.load()) saveHere();
   } catch (const AbortRequested& a) {
-    terminal = Event{EventType::Aborted};
-    terminal.s1 = a.reason;
+    std::string failCode, failMessage;
+    {
+      std::lock_guard<std::mutex> lock(controlMutex_);
+      failCode = failCode_;
+      failMessage = failMessage_;
+    }
+    if (!failCode.empty()) {
+      terminal = Event{EventType::Error};
+      terminal.s1 = failCode;
+      terminal.s2 = failMessage;
+    } else {
+      terminal = Event{EventType::Aborted};
+      terminal.s1 = a.reason;
+    }
     // Keep what was trained: an aborted run with an output folder leaves a
     // resumable checkpoint of its last completed step.
     if (!config_.outputDir.empty() && step_.load() > 0 && lastSavedStep != step_.load()) {

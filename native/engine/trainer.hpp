@@ -109,6 +109,9 @@ class Trainer {
   void drainEvents(EventBatch& out);
 
   void abort(const std::string& reason);
+  // Stops the run at the next step boundary with an error (code, message)
+  // instead of an abort: used by safety monitors.
+  void failWith(const std::string& code, const std::string& message);
   void pause();
   void resume();
   // Pause requested by a safety monitor; kept apart from the user's pause so
@@ -167,6 +170,7 @@ class Trainer {
   bool userPaused_ = false;
   bool safetyHold_ = false;
   std::string abortReason_;
+  std::string failCode_, failMessage_;
 
   // Live status, read from any thread.
   std::atomic<int> state_{static_cast<int>(RunState::Idle)};

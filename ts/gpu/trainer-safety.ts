@@ -1,0 +1,57 @@
+/**
+ * GPU safety during trainer.train(): `gpuSafety: config | false` runs a
+ * monitor for the run and attaches a native guard to the training thread.
+ * 'critical' holds training at the next step boundary until the GPU is safe
+ * or warm again and below tempWarning (hysteresis, so a card at the critical
+ * line does not flap), each wait bounded by cooldownMs, at most
+ * maxCooldownAttempts waits; 'emergency' stops the run with
+ * RUNTIME_GPU_TEMPERATURE_CRITICAL. Default: on when training on a GPU, off
+ * on the CPU.
+ */
+import type { ResolvedTrainOptions } from '../config';
+import { BackpropError } from '../errors';
+import { setRunObserverFactory, type RunObserver, type Trainer } from '../trainer';
+import { GPUMonitor } from './monitor';
+import type { GpuSource } from './scripted-source';
+import { GPUSafetyConfig, type GPUSafetyConfigOptions } from './types';
+
+export type GpuSafetyOption = false | null | GPUSafetyConfig | (GPUSafetyConfigOptions & { source?: GpuSource; deviceIndex?: number });
+
+function resolve(option: unknown, trainer: Trainer): { config: GPUSafetyConfig; source?: GpuSource; deviceIndex: number } | null {
+  if (option === false || option === null) return null;
+  if (option === undefined) return trainer.device === 'cuda' ? { config: new GPUSafetyConfig(), deviceIndex: 0 } : null;
+  if (typeof option !== 'object') {
+    throw new BackpropError('CONFIG_INVALID', 'gpuSafety must be false or an object of GPU safety options.', { field: 'gpuSafety' });
+  }
+  if (option instanceof GPUSafetyConfig) return { config: option, deviceIndex: 0 };
+  const { source, deviceIndex, ...rest } = option as GPUSafetyConfigOptions & { source?: GpuSource; deviceIndex?: number };
+  return { config: new GPUSafetyConfig(rest), source, deviceIndex: deviceIndex ?? 0 };
+}
+
+function observer(trainer: Trainer, options: ResolvedTrainOptions): RunObserver | null {
+  const safety = resolve(options.gpuSafety, trainer);
+  if (!safety) return null;
+  const monitor = new GPUMonitor({ config: safety.config, source: safety.source, deviceIndex: safety.deviceIndex });
+  let guardId: number | null = null;
+  monitor.on('status', (status) => trainer.emit('gpuStatus', status));
+  monitor.on('readError', (event) => trainer.emit('gpuReadError', event));
+  return {
+    onRunStart(_trainer, session) {
+      monitor.start();
+      guardId = monitor.attachTrainer(session, safety.deviceIndex, {
+        pauseOnCritical: safety.config.pauseOnCritical,
+        abortOnEmergency: safety.config.abortOnEmergency,
+        cooldownMs: safety.config.cooldownMs,
+        maxCooldownAttempts: safety.config.maxCooldownAttempts,
+        resumeBelowTempC: safety.config.tempWarning,
+      });
+    },
+    onRunEnd() {
+      const stats = guardId === null ? null : monitor.detachTrainer(guardId);
+      void monitor.stop();
+      return { gpuMaxTemp: stats?.maxTempC ?? null, gpuMaxVramPercent: stats?.maxVramPercent ?? null };
+    },
+  };
+}
+
+setRunObserverFactory(observer);
