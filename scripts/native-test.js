@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+// `npm run test:native [-- --tsan|--asan|--valgrind] [filter]`: builds the
+// engine's own test executable (no Node-API) with CMake and runs it.
+'use strict';
+const { spawnSync } = require('node:child_process');
+const path = require('node:path');
+
+const root = path.join(__dirname, '..');
+const args = process.argv.slice(2);
+const mode = args.includes('--tsan') ? 'tsan' : args.includes('--asan') ? 'asan' : 'release';
+const valgrind = args.includes('--valgrind');
+const filter = args.filter((a) => !a.startsWith('--'));
+const dir = path.join(root, `build-native-${mode}`);
+const flags = { release: [], tsan: ['-DBP_TSAN=ON', '-DCMAKE_BUILD_TYPE=RelWithDebInfo'], asan: ['-DBP_SANITIZE=ON', '-DCMAKE_BUILD_TYPE=RelWithDebInfo'] }[mode];
+
+function run(cmd, cmdArgs, env) {
+  const r = spawnSync(cmd, cmdArgs, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
+  if (r.status !== 0) process.exit(r.status === null ? 1 : r.status);
+}
+
+run('cmake', ['-S', '.', '-B', dir, '-DBP_BUILD_TESTS=ON', '-DBP_BUILD_ADDON=OFF', ...flags]);
+run('cmake', ['--build', dir, '-j2', '--target', 'bp_engine_tests']);
+const exe = path.join(dir, 'bp_engine_tests');
+const env = mode === 'tsan' ? { TSAN_OPTIONS: 'halt_on_error=1' } : mode === 'asan' ? { ASAN_OPTIONS: 'detect_leaks=1', UBSAN_OPTIONS: 'halt_on_error=1:print_stacktrace=1' } : {};
+if (valgrind) run('valgrind', ['--error-exitcode=1', '--leak-check=full', '--errors-for-leak-kinds=definite', exe, ...filter], env);
+else run(exe, filter, env);
