@@ -192,6 +192,7 @@ describe('config', () => {
       label: null,
       gpuSafety: undefined,
       queueCapacity: 1024,
+      warmupSteps: 0,
     };
 
     it('fills every default, with or without an options object', () => {
@@ -217,11 +218,18 @@ describe('config', () => {
         label: 'target',
         gpuSafety,
         queueCapacity: 16,
+        warmupSteps: 10,
       };
       const resolved = resolveTrainOptions(options);
       assert.deepEqual(resolved, options);
       assert.equal(resolved.signal, controller.signal);
       assert.equal(resolved.gpuSafety, gpuSafety, 'gpuSafety is passed through untouched');
+    });
+
+    it("defaults queueCapacity by mode: 1024 for 'coalesce', 1 (lockstep) for 'block'", () => {
+      assert.equal(resolveTrainOptions({}).queueCapacity, 1024);
+      assert.equal(resolveTrainOptions({ stepEvents: 'block' }).queueCapacity, 1);
+      assert.equal(resolveTrainOptions({ stepEvents: 'block', queueCapacity: 64 }).queueCapacity, 64);
     });
 
     it('makes epochs unbounded (0) when only maxSteps is given', () => {
@@ -250,7 +258,7 @@ describe('config', () => {
         ['shuffle', 'yes'], ['shuffle', 1],
         ['validationSplit', -0.1], ['validationSplit', 0.95], ['validationSplit', NaN],
         ['stepEvents', 'drop'],
-        ['queueCapacity', 15], ['queueCapacity', 1e6 + 1], ['queueCapacity', 100.5],
+        ['queueCapacity', 0], ['queueCapacity', 1e6 + 1], ['queueCapacity', 100.5],
         ['saveEverySteps', -1], ['saveEverySteps', 1.5],
         ['saveEveryEpoch', 'true'],
         ['outputDir', ''], ['outputDir', 42],

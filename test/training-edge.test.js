@@ -181,6 +181,21 @@ describe('training edge cases (1.3)', function () {
       assert.ok(error.run.steps >= after);
     });
 
+    it('training starts when train() is called: blocking the JS thread right after train() returns still sees steps advance', async () => {
+      const trainer = track(newTrainer());
+      const promise = settle(trainer.train(DATA, { epochs: LONG, batchSize: 32 }));
+      const before = trainer.status.step;
+      blockEventLoop(300);
+      const after = trainer.status.step;
+      const stateAfter = trainer.status.state;
+      // (abort() before the run has started is lost, so wait for it to be running before stopping it.)
+      await waitFor(() => trainer.status.step > 0, { message: 'the run to start' });
+      trainer.abort('done');
+      const { error } = await promise;
+      assert.equal(error && error.name, 'AbortError');
+      assert.ok(after > before, `status.step stayed at ${after} (state '${stateAfter}') during a 300 ms block right after train(): the run had not started`);
+    });
+
     it('training advances while a handler blocks (status read inside the blocking handler moves)', async () => {
       const trainer = track(newTrainer());
       let inside = null;
@@ -503,6 +518,15 @@ describe('training edge cases (1.3)', function () {
       errorEvent.assertCalled(1);
       assert.equal(errorEvent.lastCall.args[0], error);
       assert.equal(trainer.status.state, 'idle');
+    });
+
+    it('abort() without a reason still rejects with an AbortError', async () => {
+      const trainer = track(newTrainer());
+      const promise = trainer.train(DATA, { epochs: LONG, batchSize: 32 });
+      await waitFor(() => trainer.status.step >= 5, { message: '5 steps' });
+      trainer.abort();
+      const error = await expectAbort(promise);
+      assert.equal(error.reason, 'aborted');
     });
 
     it('an AbortSignal aborts the run; err.reason === signal.reason', async () => {

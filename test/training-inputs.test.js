@@ -144,7 +144,7 @@ describe('training inputs', () => {
       [{ saveEverySteps: 10 }, 'outputDir'],
       [{ saveEveryEpoch: true }, 'outputDir'],
       [{ validationSplit: 0.95 }, 'validationSplit'],
-      [{ queueCapacity: 4 }, 'queueCapacity'],
+      [{ queueCapacity: 0 }, 'queueCapacity'],
       [{ shuffle: 'yes' }, 'shuffle'],
       [{ signal: 'stop' }, 'signal'],
       [{ outputDir: '' }, 'outputDir'],

@@ -106,7 +106,15 @@ const MAX_LEARNING_RATE = 10;
 const MAX_EPOCHS = 1e6;
 const MAX_BATCH_SIZE = 65536;
 const MAX_VALIDATION_SPLIT = 0.9;
-const MIN_QUEUE_CAPACITY = 16;
+const MIN_QUEUE_CAPACITY = 1;
+/**
+ * 'coalesce': up to 1024 undelivered step events wait before the oldest are dropped.
+ * 'block': the training thread runs at most this many steps ahead of the step
+ * handlers; 1 means lockstep, so a handler's abort()/pause() lands on the very
+ * next step boundary. Raise it to let training run ahead of slow handlers.
+ */
+const DEFAULT_COALESCE_QUEUE_CAPACITY = 1024;
+const DEFAULT_BLOCK_QUEUE_CAPACITY = 1;
 const MAX_QUEUE_CAPACITY = 1e6;
 
 const TRAINER_KEYS: readonly (keyof TrainerOptions)[] = [
@@ -304,7 +312,7 @@ export function resolveTrainOptions(options: unknown): ResolvedTrainOptions {
       MIN_QUEUE_CAPACITY,
       MAX_QUEUE_CAPACITY,
       'Pass the number of step events to buffer, such as 1024.',
-    ) ?? 1024;
+    ) ?? (stepEvents === 'block' ? DEFAULT_BLOCK_QUEUE_CAPACITY : DEFAULT_COALESCE_QUEUE_CAPACITY);
   const warmupSteps =
     optionalInteger(opts.warmupSteps, 'warmupSteps', 0, Number.MAX_SAFE_INTEGER, 'Pass a whole number of warm-up steps such as 100, or 0 for none.') ?? 0;
 

@@ -123,25 +123,48 @@ export class Trainer extends EventEmitter {
    * before any step: onError is not called), a runtime BackpropError (after
    * onError), or an AbortError carrying the partial run in `err.run`.
    */
-  async train(data: TensorData | string, options: TrainOptions = {}, callback?: TrainingCallbackHandlers): Promise<TrainingRun> {
-    const opts = resolveTrainOptions(options);
-    const handlers = asCallback(callback);
+  train(data: TensorData | string, options: TrainOptions = {}, callback?: TrainingCallbackHandlers): Promise<TrainingRun> {
+    let opts: ResolvedTrainOptions;
+    let handlers: TrainingCallbackHandlers | null;
+    try {
+      opts = resolveTrainOptions(options);
+      handlers = asCallback(callback);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (this.running) {
-      throw new BackpropError('TRAINER_BUSY', 'This trainer is already training. Await the running train() call, or abort() it first.', {});
+      return Promise.reject(new BackpropError('TRAINER_BUSY', 'This trainer is already training. Await the running train() call, or abort() it first.', {}));
     }
     this.running = true;
-    try {
-      const prepared = await this.loadData(data, opts);
-      const resume = opts.resumeFrom ? await this.loadResume(opts.resumeFrom, opts) : null;
-      return await this.startRun(prepared, opts, handlers, resume);
-    } finally {
-      this.running = false;
+    this.pendingAbortReason = null;
+    const release = <T>(p: Promise<T>): Promise<T> =>
+      p.finally(() => {
+        this.running = false;
+      });
+    // In-memory data without a checkpoint to read starts the native thread
+    // before train() returns, so training is under way even if the caller
+    // then blocks the event loop. Files and checkpoints are read first.
+    if (typeof data !== 'string' && !opts.resumeFrom) {
+      try {
+        return release(this.startRun(prepareData(data, this.options.model), opts, handlers, null));
+      } catch (error) {
+        this.running = false;
+        return Promise.reject(error);
+      }
     }
+    return release(
+      (async () => {
+        const prepared = await this.loadData(data, opts);
+        const resume = opts.resumeFrom ? await this.loadResume(opts.resumeFrom, opts) : null;
+        return this.startRun(prepared, opts, handlers, resume);
+      })(),
+    );
   }
 
   /** Stops the run at the next step boundary; train() rejects with an AbortError. */
   abort(reason: string = 'aborted'): void {
-    if (this.running) this.pendingAbortReason ??= String(reason);
+    if (!this.running) return;
+    this.pendingAbortReason ??= String(reason);
     this.session.abort(String(reason));
   }
 
@@ -323,11 +346,12 @@ export class Trainer extends EventEmitter {
     };
     const guard = this.guard;
     const signal = opts.signal;
-    this.pendingAbortReason = null;
 
-    if (signal?.aborted) {
+    // Aborted before the native run began (an aborted signal, or abort()
+    // while a data file or checkpoint was being read): no thread starts.
+    if (signal?.aborted || this.pendingAbortReason !== null) {
       const run = buildRun(null, ctx, 'aborted');
-      const error = createAbortError(signal.reason, run);
+      const error = createAbortError(signal?.aborted ? signal.reason : this.pendingAbortReason, run);
       guard.call('onError', handlers, handlers?.onError, [error]);
       this.emitError(error);
       return Promise.reject(error);

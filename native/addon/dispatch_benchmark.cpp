@@ -55,6 +55,7 @@ void CallBatched(Napi::Env env, Napi::Function cb, BenchState* state, void*) {
   BatchValues batch;
   state->delivered += state->drained.records.size();
   if (encodeBatch(env, state->drained, batch)) callJsSafely(env, cb, {batch.records, batch.strings});
+  state->queue.acknowledge(state->drained.records.size());
   if (state->delivered >= state->count) finish(env, state);
 }
 

@@ -237,7 +237,11 @@ void TrainingSession::deliver(Napi::Env env, Napi::Function callback) {
   BatchValues batch;
   const bool encoded = encodeBatch(env, drained_, batch);
   bool terminal = false;
-  for (const auto& e : drained_.records) terminal = terminal || bp::isTerminal(e.type);
+  size_t steps = 0;
+  for (const auto& e : drained_.records) {
+    terminal = terminal || bp::isTerminal(e.type);
+    steps += e.type == bp::EventType::Step;
+  }
   drained_.clear();
   if (terminal) {
     // The producer pushed its terminal event last and is returning: join it
@@ -248,6 +252,7 @@ void TrainingSession::deliver(Napi::Env env, Napi::Function callback) {
   // the environment is shutting down, and must not abort the process.
   if (encoded) callJsSafely(env, callback, {batch.records, batch.strings});
   napi_close_handle_scope(env, scope);
+  if (!terminal) trainer_->acknowledgeSteps(steps);  // after the handlers ran: 'block' backpressure
   if (terminal) finishRun();
 }
 

@@ -8,9 +8,13 @@
 // "scheduled"; the JS thread then drains everything pending in one batch.
 //
 // Bounding: only step events are bounded (by `stepCapacity`). When JS falls
-// behind, Coalesce drops the oldest pending step event (so the newest step is
-// always delivered) and counts it; Block makes the producer wait until the
-// consumer drained. Every other event kind is never dropped and never waits.
+// behind, Coalesce drops the oldest undelivered step event (so the newest step
+// is always delivered) and counts it. Block counts a step as pending until the
+// consumer acknowledges that its handlers ran (acknowledge()), and makes the
+// producer wait while `stepCapacity` steps are pending: the producer is never
+// more than `stepCapacity` steps ahead of the handlers, so with capacity 1 a
+// handler's abort or pause lands on the very next step. Every other event
+// kind is never dropped and never waits.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -109,10 +113,20 @@ class EventQueue {
       std::lock_guard<std::mutex> lock(mutex_);
       std::swap(out.records, pending_.records);
       std::swap(out.strings, pending_.strings);
-      pendingSteps_ = 0;
+      if (policy_ == OverflowPolicy::Coalesce) pendingSteps_ = 0;  // Block: pending until acknowledged
       tombstones_ = 0;
       cursor_ = 0;
       scheduled_ = false;
+    }
+    spaceAvailable_.notify_all();
+  }
+
+  // Block mode: the consumer has run the handlers of `steps` step events.
+  void acknowledge(size_t steps) {
+    if (policy_ != OverflowPolicy::Block || steps == 0) return;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      pendingSteps_ -= std::min(steps, pendingSteps_);
     }
     spaceAvailable_.notify_all();
   }

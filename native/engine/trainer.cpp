@@ -102,6 +102,10 @@ void Trainer::drainEvents(EventBatch& out) {
   }
 }
 
+void Trainer::acknowledgeSteps(size_t steps) {
+  if (queue_) queue_->acknowledge(steps);
+}
+
 void Trainer::emit(Event&& e) {
   if (queue_->push(std::move(e)) && notify_) notify_();
 }

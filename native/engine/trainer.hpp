@@ -107,6 +107,8 @@ class Trainer {
 
   // Consumer side: moves pending events out (see EventQueue::drain).
   void drainEvents(EventBatch& out);
+  // Block mode: the handlers of `steps` drained step events have run.
+  void acknowledgeSteps(size_t steps);
 
   void abort(const std::string& reason);
   // Stops the run at the next step boundary with an error (code, message)

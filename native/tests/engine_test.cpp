@@ -60,12 +60,15 @@ std::vector<EventRecord> runToEnd(Trainer& t, const Data& d, RunConfig cfg, Even
   for (;;) {
     t.drainEvents(batch);
     bool done = false;
+    size_t steps = 0;
     for (auto& r : batch.records) {
+      steps += r.type == EventType::Step;
       if (r.type == EventType::Dropped) continue;
       events.push_back(r);
       done = done || isTerminal(r.type);
     }
     if (strings) strings->strings.insert(strings->strings.end(), batch.strings.begin(), batch.strings.end());
+    t.acknowledgeSteps(steps);
     if (done) break;
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
@@ -99,7 +102,9 @@ TEST(event_queue_block_is_lossless_with_several_producers) {
   EventBatch b;
   while (epochs < kProducers) {
     q.drain(b);
+    size_t drainedSteps = 0;
     for (auto& r : b.records) {
+      drainedSteps += r.type == EventType::Step;
       const int p = static_cast<int>(r.c);
       if (r.type == EventType::Step) {
         CHECK(static_cast<int>(r.a) == last[p] + 1);  // per-producer order kept, nothing lost
@@ -110,6 +115,7 @@ TEST(event_queue_block_is_lossless_with_several_producers) {
         ++epochs;
       }
     }
+    q.acknowledge(drainedSteps);
   }
   for (auto& t : producers) t.join();
   CHECK(steps == kProducers * kEach);
