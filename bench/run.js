@@ -90,6 +90,61 @@ async function onStepOverhead() {
   return { none: median(a), hook: median(b), stepsPerRun: Math.ceil(8192 / 32) * 3, calls };
 }
 
+function stubNvmlPath() {
+  // The stub NVML library the tests build (native/stub-nvml), standing in for
+  // the driver on machines without a GPU.
+  const dir = path.join(__dirname, '..', 'build', 'stub-nvml-bench');
+  const lib = path.join(dir, 'stub-nvml', 'modern', 'libnvidia-ml.so.1');
+  if (require('node:fs').existsSync(lib)) return lib;
+  const cfg = spawnSync('cmake', ['-S', path.join(__dirname, '..', 'native', 'stub-nvml'), '-B', dir], { encoding: 'utf8' });
+  const build = cfg.status === 0 ? spawnSync('cmake', ['--build', dir], { encoding: 'utf8' }) : cfg;
+  return build.status === 0 && require('node:fs').existsSync(lib) ? lib : null;
+}
+
+async function gpuBench() {
+  const { GPUMonitor, nvmlInfo } = require('../dist');
+  const real = nvmlInfo();
+  let lib = '';
+  let label = 'real NVML';
+  if (!real.available || real.deviceCount === 0) {
+    const stub = stubNvmlPath();
+    if (!stub) {
+      add('GPU sampling', 'NVML sample', 'skipped', '', '(no NVML and the stub library could not be built)');
+      return;
+    }
+    const fs = require('node:fs');
+    const script = path.join(os.tmpdir(), `bp-bench-nvml-${process.pid}.txt`);
+    fs.writeFileSync(script, 'init=ok\ndevices=1\n0.name=Stub GPU\n0.temp=55\n0.temp_shutdown=95\n0.mem_total_mb=81920\n0.mem_used_mb=1024\n0.power_mw=120000\n0.power_limit_mw=700000\n0.util_gpu=30\n0.util_mem=10\n0.clock_sm=1500\n0.clock_mem=2600\n0.fan=40\n0.throttle=0x1\n0.procs=1234:512\n');
+    process.env.BACKPROP_STUB_NVML_SCRIPT = script;
+    lib = stub;
+    label = 'stub NVML (no GPU here)';
+  }
+  const us = native().nvmlSampleCost(0, quick ? 200 : 2000, lib);
+  add('GPU sampling', `one full device read, ${label}`, us, 'µs');
+  const smi = spawnSync('nvidia-smi', ['--query-gpu=temperature.gpu,memory.used,memory.total,power.draw', '--format=csv,noheader'], { encoding: 'utf8' });
+  if (!smi.error && smi.status === 0) {
+    const times = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = process.hrtime.bigint();
+      spawnSync('nvidia-smi', ['--query-gpu=temperature.gpu,memory.used,memory.total,power.draw', '--format=csv,noheader']);
+      times.push(Number(process.hrtime.bigint() - t0) / 1000);
+    }
+    add('GPU sampling', 'one nvidia-smi --query-gpu call', median(times), 'µs');
+  } else add('GPU sampling', 'nvidia-smi', 'skipped', '', '(not installed here)');
+  // Monitor CPU use at a 10 ms interval, measured on this process.
+  const monitor = new GPUMonitor({ libraryPath: lib, config: { checkIntervalMs: 10, logWarnings: false } });
+  let samples = 0;
+  monitor.on('status', () => samples++);
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  monitor.start();
+  await new Promise((r) => setTimeout(r, quick ? 1000 : 3000));
+  await monitor.stop();
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
+  add('GPU sampling', `monitor at 10 ms interval (${samples} samples)`, ((cpu.user + cpu.system) / 1e6 / wall) * 100, '% of one core', 'sampling thread + JS dispatch');
+}
+
 async function main() {
   const cpu = native().cpuInfo();
   process.stderr.write(`backpropagate bench: ${os.cpus()[0].model}, ${os.cpus().length} cores, kernel ${cpu.gemmKernel}\n`);
@@ -142,6 +197,8 @@ async function main() {
   add('onStep cost', 'no handler, 2-64-64-3 spirals', o.stepsPerRun / o.none, 'steps/s');
   add('onStep cost', 'no-op onStep', o.stepsPerRun / o.hook, 'steps/s');
   add('onStep cost', 'slowdown', ((o.hook - o.none) / o.none) * 100, '%');
+
+  await gpuBench();
 
   const sgemmBest = Math.max(...rows.filter((r) => r.group === 'SGEMM 2048²' && r.what.startsWith('ours')).map((r) => r.value));
   const modelGflops = (ours[128] * 6 * 235146) / 1e9;

@@ -84,6 +84,9 @@ export class GPUSafetyConfig {
     if (this.powerWarning > this.powerCritical) {
       throw new BackpropError('CONFIG_INVALID', `powerWarning (${this.powerWarning}) must not exceed powerCritical (${this.powerCritical}).`, { field: 'gpuSafety.powerWarning' });
     }
+    if (!Number.isInteger(this.maxCooldownAttempts) || this.maxCooldownAttempts < 1) {
+      throw new BackpropError('CONFIG_INVALID', `maxCooldownAttempts must be a whole number >= 1 (got ${this.maxCooldownAttempts}).`, { field: 'gpuSafety.maxCooldownAttempts', value: this.maxCooldownAttempts });
+    }
     if (this.checkIntervalMs < 1) {
       throw new BackpropError('CONFIG_INVALID', `checkIntervalMs must be >= 1 (got ${this.checkIntervalMs}).`, { field: 'gpuSafety.checkIntervalMs' });
     }

@@ -43,6 +43,8 @@ export class GpuGate {
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private fatal = false;
+  private firstSeen = false;
+  private readyWaiters: Array<() => void> = [];
 
   constructor(private readonly options: GpuGateOptions) {
     this.monitor = new GPUMonitor({ config: options.monitor.config, source: options.monitor.source, deviceIndex: options.monitor.deviceIndex });
@@ -65,9 +67,32 @@ export class GpuGate {
     this.monitor.start();
   }
 
+  /**
+   * Resolves once the first sample (or failed read) has been handled, so a
+   * session does not start training on a GPU that is already too hot; or
+   * after timeoutMs, whichever comes first.
+   */
+  ready(timeoutMs: number): Promise<void> {
+    if (this.firstSeen || this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.readyWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private markSeen(): void {
+    if (this.firstSeen) return;
+    this.firstSeen = true;
+    this.readyWaiters.splice(0).forEach((wake) => wake());
+  }
+
   async stop(): Promise<void> {
     this.closed = true;
     this.clearTimer();
+    this.readyWaiters.splice(0).forEach((wake) => wake());
     await this.monitor.stop();
   }
 
@@ -75,6 +100,14 @@ export class GpuGate {
     if (this.closed) return;
     this.options.onSample(status);
     if (this.closed || this.fatal) return;
+    try {
+      this.react(status);
+    } finally {
+      this.markSeen();
+    }
+  }
+
+  private react(status: GPUStatus): void {
     if (status.condition === 'emergency') {
       if (this.monitor.config.abortOnEmergency) this.options.onEmergency(status);
       return;
@@ -87,6 +120,7 @@ export class GpuGate {
   }
 
   private onReadError(event: GPUReadErrorEvent): void {
+    this.markSeen();
     if (this.closed || this.pausedSince === null || !event.thermalSafetyDisabled) return;
     this.die(
       `the GPU monitor stopped delivering readings while training was paused for heat (${event.consecutiveFailures} failed reads in a row: ${event.error.message}), ` +

@@ -171,6 +171,8 @@ const OWN_KEYS = ['config', 'onRunStart', 'onRunComplete', 'onStep', 'onGpuStatu
 const CALLBACK_KEYS = ['onRunStart', 'onRunComplete', 'onStep', 'onGpuStatus'] as const;
 const ACCUMULATOR_DIR = 'accumulator';
 const LATEST_DIR = 'latest';
+/** How long a session waits for the GPU monitor's first sample before it starts training anyway. */
+const FIRST_SAMPLE_TIMEOUT_MS = 1000;
 
 /** Why a session is stopping; the first cause wins. */
 interface StopRequest {
@@ -442,7 +444,10 @@ export class MultiRunTrainer extends EventEmitter {
     const { state } = session;
     let stopReason: string | null = state.stopReason;
     if (!state.finished && state.nextRunIndex <= cfg.numRuns) {
-      if (cfg.enableGpuMonitoring) this.startGpu();
+      if (cfg.enableGpuMonitoring) {
+        this.startGpu();
+        await this.waitForFirstSample();
+      }
       for (let i = state.nextRunIndex; i <= cfg.numRuns; i++) {
         await this.waitWhilePaused();
         if (this.stopRequest) break;
@@ -536,13 +541,13 @@ export class MultiRunTrainer extends EventEmitter {
       lossHistory: training ? [...training.lossHistory] : [],
       learningRate,
       durationSeconds: training?.durationSeconds ?? 0,
-      gpuMaxTemp: cur.gpuMaxTemp,
-      gpuMaxVramPercent: cur.gpuMaxVramPercent,
       runId: state.runId,
     };
+    // Samples up to the moment the result is built (validation and saving included).
+    const gpu = (): { gpuMaxTemp: number | null; gpuMaxVramPercent: number | null } => ({ gpuMaxTemp: cur.gpuMaxTemp, gpuMaxVramPercent: cur.gpuMaxVramPercent });
 
     if (failure !== null || trainer === null) {
-      const result = freezeRunResult({ ...base, checkpointPath: null, pruned: false, validationLoss: null, validationAccuracy: null, failed: true, failureReason: failure });
+      const result = freezeRunResult({ ...base, ...gpu(), checkpointPath: null, pruned: false, validationLoss: null, validationAccuracy: null, failed: true, failureReason: failure });
       session.runs.push(result);
       await this.writeState(session);
       this.current = null;
@@ -594,7 +599,7 @@ export class MultiRunTrainer extends EventEmitter {
       }
     }
 
-    const result = freezeRunResult({ ...base, checkpointPath, pruned: false, validationLoss, validationAccuracy, failed: false, failureReason: null });
+    const result = freezeRunResult({ ...base, ...gpu(), checkpointPath, pruned: false, validationLoss, validationAccuracy, failed: false, failureReason: null });
     session.runs.push(result);
     state.runs.push(toStored(result, dir));
     state.nextRunIndex = runIndex + 1;
@@ -679,6 +684,15 @@ export class MultiRunTrainer extends EventEmitter {
         else this.waiters.push(check);
       };
       check();
+    });
+  }
+
+  private waitForFirstSample(): Promise<void> {
+    const gate = this.gate;
+    if (!gate || this.stopRequest) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.waiters.push(resolve);
+      void gate.ready(FIRST_SAMPLE_TIMEOUT_MS).then(resolve);
     });
   }
 
