@@ -279,6 +279,10 @@ export interface NativeBinding {
   /** Flat parameter layout: [name, rows, cols, offset] per tensor, PyTorch nn.Linear names. */
   parameterLayout(model: NativeModelConfig): Array<[string, number, number, number]>;
   sha256Hex(data: Uint8Array): string;
+  /** Validates a safetensors file image (F32 tensors, offsets inside the file); throws code CHECKPOINT_CORRUPT. */
+  parseSafetensors(bytes: Uint8Array): { dataStart: number; tensors: Array<{ name: string; shape: number[]; begin: number; end: number }> };
+  /** Checks trainer_state.json text: JSON, format/version and its self checksum; throws code CHECKPOINT_CORRUPT. */
+  verifyTrainerState(text: string): void;
   /** Median GFLOP/s of the engine's SGEMM (m x k times (n x k)^T) on `threads` threads; for benchmarks. */
   sgemmBenchmark(m: number, n: number, k: number, threads: number, reps: number): number;
   /**

@@ -10,6 +10,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { NativeModelConfig } from '../binding';
 import { BackpropError } from './errors';
+import { native } from './native';
 
 export interface CheckpointConfig {
   model: NativeModelConfig;
@@ -73,43 +74,23 @@ export function parameterCount(model: NativeModelConfig): number {
   return last.offset + last.count;
 }
 
-interface TensorEntry {
-  dtype: string;
-  shape: number[];
-  data_offsets: [number, number];
-}
-
-/** Parses a safetensors buffer into its named float32 tensors (copies, aligned). */
+/**
+ * Parses a safetensors buffer into its named float32 tensors (copies, aligned).
+ * The bytes are validated by the native reader (native/engine/checkpoint_reader.cpp,
+ * which is fuzzed): header size, JSON, dtype, shapes and offsets.
+ */
 export function parseSafetensors(bytes: Buffer, folder: string, file: string): Map<string, { shape: number[]; data: Float32Array }> {
-  if (bytes.length < 8) throw corrupt(folder, `${file} is ${bytes.length} bytes, shorter than a safetensors header`, { file });
-  const headerLength = bytes.readBigUInt64LE(0);
-  if (headerLength > BigInt(bytes.length - 8) || headerLength > 100_000_000n) {
-    throw corrupt(folder, `${file} declares a ${headerLength}-byte header in a ${bytes.length}-byte file`, { file });
-  }
-  const dataStart = 8 + Number(headerLength);
-  let header: Record<string, unknown>;
+  let layout: ReturnType<ReturnType<typeof native>['parseSafetensors']>;
   try {
-    header = JSON.parse(bytes.subarray(8, dataStart).toString('utf8')) as Record<string, unknown>;
+    layout = native().parseSafetensors(bytes);
   } catch (error) {
-    throw corrupt(folder, `${file} has an unreadable header (${(error as Error).message})`, { file });
+    throw corrupt(folder, `${file}: ${(error as Error).message}`, { file });
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw corrupt(folder, `${file} header is not an object`, { file });
-  const dataLength = bytes.length - dataStart;
   const out = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const [name, raw] of Object.entries(header)) {
-    if (name === '__metadata__') continue;
-    const entry = raw as TensorEntry;
-    if (typeof entry !== 'object' || entry === null || entry.dtype !== 'F32' || !Array.isArray(entry.shape) || !Array.isArray(entry.data_offsets)) {
-      throw corrupt(folder, `${file} tensor '${name}' is not a float32 tensor entry`, { file, tensor: name });
-    }
-    const [begin, end] = entry.data_offsets;
-    const count = entry.shape.reduce((a: number, b: unknown) => a * (Number.isInteger(b) && (b as number) >= 0 ? (b as number) : NaN), 1);
-    if (!Number.isInteger(begin) || !Number.isInteger(end) || begin < 0 || end > dataLength || end - begin !== count * 4) {
-      throw corrupt(folder, `${file} tensor '${name}' has offsets [${begin}, ${end}] that do not fit its shape or the file`, { file, tensor: name });
-    }
-    const data = new Float32Array(count);
-    Buffer.from(data.buffer).set(bytes.subarray(dataStart + begin, dataStart + end));
-    out.set(name, { shape: entry.shape, data });
+  for (const t of layout.tensors) {
+    const data = new Float32Array((t.end - t.begin) / 4);
+    Buffer.from(data.buffer).set(bytes.subarray(layout.dataStart + t.begin, layout.dataStart + t.end));
+    out.set(t.name, { shape: t.shape, data });
   }
   return out;
 }
@@ -163,17 +144,13 @@ export async function readCheckpoint(folder: string): Promise<LoadedCheckpoint> 
   }
   const stateBytes = await readFileOrThrow(resolved, 'trainer_state.json');
   const text = stateBytes.toString('utf8');
-  let state: Record<string, any>;
+  // Native check first (fuzzed): JSON, format, version and the self checksum.
   try {
-    state = JSON.parse(text) as Record<string, any>;
+    native().verifyTrainerState(text);
   } catch (error) {
-    throw corrupt(folder, `trainer_state.json is not valid JSON (${(error as Error).message})`);
+    throw corrupt(folder, (error as Error).message.replace(/^trainer_state\.json /, 'trainer_state.json '));
   }
-  if (state?.format !== 'backpropagate-checkpoint' || state.version !== 1) throw corrupt(folder, 'trainer_state.json is not a version 1 backpropagate checkpoint');
-  const recorded = state.checksum;
-  if (typeof recorded !== 'string' || !/^[0-9a-f]{64}$/.test(recorded)) throw corrupt(folder, 'trainer_state.json has no checksum');
-  const blanked = text.replace(`"checksum":"${recorded}"`, '"checksum":""');
-  if (sha256(blanked) !== recorded) throw corrupt(folder, 'trainer_state.json does not match its checksum (it was edited or damaged)');
+  const state = JSON.parse(text) as Record<string, any>;
 
   const config = state.config as Record<string, any>;
   if (typeof config !== 'object' || config === null) throw corrupt(folder, 'trainer_state.json has no config');

@@ -7,6 +7,7 @@
 
 #include "dispatch_benchmark.hpp"
 #include "gpu_monitor_handle.hpp"
+#include "checkpoint_reader.hpp"
 #include "gemm.hpp"
 #include "mlp.hpp"
 #include "napi_util.hpp"
@@ -110,6 +111,41 @@ Napi::Value SgemmBenchmark(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Value ParseSafetensors(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(env, "parseSafetensors(Uint8Array)");
+  auto bytes = info[0].As<Napi::Uint8Array>();
+  return guarded(env, [&]() -> Napi::Value {
+    bp::SafetensorsLayout layout = bp::parseSafetensors(bytes.Data(), bytes.ByteLength());
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("dataStart", static_cast<double>(layout.dataStart));
+    Napi::Array tensors = Napi::Array::New(env, layout.tensors.size());
+    for (size_t i = 0; i < layout.tensors.size(); ++i) {
+      const auto& t = layout.tensors[i];
+      Napi::Object e = Napi::Object::New(env);
+      e.Set("name", t.name);
+      Napi::Array shape = Napi::Array::New(env, t.shape.size());
+      for (size_t k = 0; k < t.shape.size(); ++k) shape.Set(static_cast<uint32_t>(k), static_cast<double>(t.shape[k]));
+      e.Set("shape", shape);
+      e.Set("begin", static_cast<double>(t.begin));
+      e.Set("end", static_cast<double>(t.end));
+      tensors.Set(static_cast<uint32_t>(i), e);
+    }
+    o.Set("tensors", tensors);
+    return o;
+  });
+}
+
+Napi::Value VerifyTrainerState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "verifyTrainerState(text)");
+  const std::string text = info[0].As<Napi::String>().Utf8Value();
+  return guarded(env, [&]() -> Napi::Value {
+    bp::verifyTrainerState(text.data(), text.size());
+    return env.Undefined();
+  });
+}
+
 }  // namespace
 
 class BackpropAddon : public Napi::Addon<BackpropAddon> {
@@ -120,6 +156,8 @@ class BackpropAddon : public Napi::Addon<BackpropAddon> {
                              InstanceMethod<&BackpropAddon::CpuInfoMethod>("cpuInfo"),
                              InstanceMethod<&BackpropAddon::ParameterLayoutMethod>("parameterLayout"),
                              InstanceMethod<&BackpropAddon::Sha256Method>("sha256Hex"),
+                             InstanceMethod<&BackpropAddon::ParseSafetensorsMethod>("parseSafetensors"),
+                             InstanceMethod<&BackpropAddon::VerifyTrainerStateMethod>("verifyTrainerState"),
                              InstanceMethod<&BackpropAddon::DispatchBenchmarkMethod>("dispatchBenchmark"),
                              InstanceMethod<&BackpropAddon::SgemmBenchmarkMethod>("sgemmBenchmark"),
                              InstanceValue("GpuMonitorHandle", GpuMonitorHandle::Define(env), napi_enumerable),
@@ -135,6 +173,8 @@ class BackpropAddon : public Napi::Addon<BackpropAddon> {
   Napi::Value CpuInfoMethod(const Napi::CallbackInfo& info) { return CpuInfo(info); }
   Napi::Value ParameterLayoutMethod(const Napi::CallbackInfo& info) { return ParameterLayout(info); }
   Napi::Value Sha256Method(const Napi::CallbackInfo& info) { return Sha256Hex(info); }
+  Napi::Value ParseSafetensorsMethod(const Napi::CallbackInfo& info) { return ParseSafetensors(info); }
+  Napi::Value VerifyTrainerStateMethod(const Napi::CallbackInfo& info) { return VerifyTrainerState(info); }
   Napi::Value DispatchBenchmarkMethod(const Napi::CallbackInfo& info) { return DispatchBenchmark(info); }
   Napi::Value SgemmBenchmarkMethod(const Napi::CallbackInfo& info) { return SgemmBenchmark(info); }
   Napi::Value NvmlStatusMethod(const Napi::CallbackInfo& info) { return NvmlStatus(info); }

@@ -6,7 +6,8 @@
 // libnvidia-ml.so.1 variants under build/stub-nvml-test/<variant>/. The build
 // runs once per process, and not at all when the libraries are newer than the
 // stub's sources. It happens in a private temporary build folder; the results
-// are then copied into place with a rename, so two test processes building at
+// are then copied into place with a rename (BP_STUB_NVML_OUT_DIR overrides
+// the output folder), so two test processes building at
 // the same time cannot hand each other a half-written library.
 //
 // When cmake or a C compiler is missing, buildStubNvml() throws an Error with
@@ -24,7 +25,7 @@ const { spawnSync } = require('node:child_process');
 
 const ROOT = path.join(__dirname, '..', '..');
 const SOURCE_DIR = path.join(ROOT, 'native', 'stub-nvml');
-const OUT_DIR = path.join(ROOT, 'build', 'stub-nvml-test');
+const OUT_DIR = process.env.BP_STUB_NVML_OUT_DIR || path.join(ROOT, 'build', 'stub-nvml-test');
 const VARIANTS = ['modern', 'legacy', 'nov3'];
 
 let cached = null; // { paths } or { error }
@@ -70,8 +71,9 @@ function run(cmd, args) {
     throw unavailable(`${cmd} ${args.join(' ')} failed: ${r.error.message}`);
   }
   if (r.status !== 0) {
-    const tail = `${r.stdout || ''}\n${r.stderr || ''}`.trim().split('\n').slice(-15).join('\n');
-    const noCompiler = /No CMAKE_C_COMPILER could be found|CMAKE_C_COMPILER.*not.*found|is not able to compile a simple test program/i.test(tail);
+    const all = `${r.stdout || ''}\n${r.stderr || ''}`.trim();
+    const tail = all.split('\n').slice(-15).join('\n');
+    const noCompiler = /No CMAKE_C_COMPILER could be found|Could not find compiler|CMAKE_C_COMPILER not set|CMAKE_C_COMPILER[\s\S]*not[\s\S]*found|is not able to compile a simple test program/i.test(all);
     throw unavailable(`${noCompiler ? 'no working C compiler: ' : ''}${cmd} ${args.join(' ')} exited with ${r.status}:\n${tail}`);
   }
   return r;

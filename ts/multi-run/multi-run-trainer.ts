@@ -177,8 +177,10 @@ const FIRST_SAMPLE_TIMEOUT_MS = 1000;
 /** Why a session is stopping; the first cause wins. */
 interface StopRequest {
   kind: 'abort' | 'emergency' | 'fatal';
-  /** For RunResult.failureReason and MultiRunResult.abortReason. */
+  /** MultiRunResult.abortReason (and what the native run is aborted with). */
   reason: string;
+  /** RunResult.failureReason of the run it stops. */
+  failureReason: string;
   error: BackpropError | null;
 }
 
@@ -287,7 +289,7 @@ export class MultiRunTrainer extends EventEmitter {
    */
   abort(reason: string = 'aborted'): void {
     if (!this.active) return;
-    this.requestStop({ kind: 'abort', reason: String(reason), error: null });
+    this.requestStop({ kind: 'abort', reason: String(reason), failureReason: `aborted: ${String(reason)}`, error: null });
   }
 
   /**
@@ -497,7 +499,7 @@ export class MultiRunTrainer extends EventEmitter {
     let failure: string | null = null;
     let trainer: Trainer | null = null;
     if (this.stopRequest) {
-      failure = this.stopRequest.reason;
+      failure = this.stopRequest.failureReason;
     } else {
       trainer = new Trainer({ ...this.trainerOptions, model: { ...this.trainerOptions.model }, seed: runSeed(seed, runIndex), learningRate });
       if (session.startWeights) trainer.setParameters(session.startWeights);
@@ -516,7 +518,7 @@ export class MultiRunTrainer extends EventEmitter {
       } catch (error) {
         training = ((error as { run?: TrainingRun }).run as TrainingRun | undefined) ?? null;
         if ((error as Error).name === 'AbortError') {
-          failure = this.pendingStop()?.reason ?? `aborted: ${String((error as { reason?: unknown }).reason)}`;
+          failure = this.pendingStop()?.failureReason ?? `aborted: ${String((error as { reason?: unknown }).reason)}`;
         } else {
           const e = isBackpropError(error) ? error : new BackpropError('RUNTIME_FAILED', (error as Error)?.message ?? String(error), {}, { cause: error });
           this.lastRunError = e;
@@ -726,14 +728,12 @@ export class MultiRunTrainer extends EventEmitter {
         }
       },
       onEmergency: (status) => {
-        this.requestStop({
-          kind: 'emergency',
-          reason: `RUNTIME_GPU_TEMPERATURE_CRITICAL: GPU ${status.deviceIndex} reached emergency condition (${status.conditionReason || `${status.temperatureC} °C`}); the session was stopped`,
-          error: null,
-        });
+        const reason = `RUNTIME_GPU_TEMPERATURE_CRITICAL: GPU ${status.deviceIndex} reached the emergency condition (${status.conditionReason || `${status.temperatureC} °C`}); the session was stopped`;
+        this.requestStop({ kind: 'emergency', reason, failureReason: reason, error: null });
       },
       onFatal: (error) => {
-        this.requestStop({ kind: 'fatal', reason: `${error.code}: ${error.message}`, error });
+        const reason = `${error.code}: ${error.message}`;
+        this.requestStop({ kind: 'fatal', reason, failureReason: reason, error });
       },
     });
     this.gate.start();
