@@ -40,12 +40,12 @@ export class StepRate {
     while (this.points.length > 2 && t - this.points[1]![0] > RATE_WINDOW_MS) this.points.shift();
   }
 
-  /** Steps per second, or null until two points at least 50 ms apart. */
+  /** Steps per second, or null until two points in time. */
   get stepsPerSecond(): number | null {
     if (this.points.length < 2) return null;
     const [t0, s0] = this.points[0]!;
     const [t1, s1] = this.points[this.points.length - 1]!;
-    if (t1 - t0 < 50) return null;
+    if (t1 - t0 <= 0) return null;
     return ((s1 - s0) * 1000) / (t1 - t0);
   }
 

@@ -1,0 +1,2 @@
+import type { Command } from 'commander';
+export function registerMultiRun(_program: Command): void {}
