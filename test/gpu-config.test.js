@@ -66,7 +66,6 @@ describe('GPUCondition', () => {
       SAFE: 'safe', WARM: 'warm', WARNING: 'warning', CRITICAL: 'critical', EMERGENCY: 'emergency', UNKNOWN: 'unknown',
     });
     assert.throws(() => {
-      'use strict';
       GPUCondition.SAFE = 'hot';
     }, TypeError);
     assert.throws(() => {

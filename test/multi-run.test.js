@@ -1140,6 +1140,43 @@ describe('MultiRunTrainer', function () {
     });
   });
 
+  it('a run whose checkpoint cannot be written is reported failed and run() rejects; resume redoes it', async () => {
+    const dir = path.join(tmpDir('unwritable'), 'session');
+    const reported = [];
+    const multi = newMulti({ numRuns: 3, checkpointDir: dir }, {
+      onRunComplete: (r) => {
+        reported.push([r.runIndex, r.failed, r.failureReason]);
+        if (r.runIndex === 1) {
+          // The session folder becomes a file: run 2's checkpoint cannot be written.
+          fs.renameSync(dir, `${dir}.saved`);
+          fs.writeFileSync(dir, 'not a folder');
+        }
+      },
+    });
+    let error;
+    try {
+      await multi.run(DATA);
+    } catch (e) {
+      error = e;
+    }
+    assert.ok(error instanceof BackpropError, `run() rejects with a BackpropError (got ${error})`);
+    assert.equal(reported.length, 2);
+    assert.deepEqual(reported[0], [1, false, null]);
+    assert.equal(reported[1][0], 2);
+    assert.equal(reported[1][1], true);
+    assert.match(reported[1][2], new RegExp(`^${error.code}: `));
+    assert.equal(error.result.runs.length, 2);
+    assert.equal(multi.status.state, 'idle');
+    // Put the folder back: the session resumes at run 2.
+    fs.rmSync(dir);
+    fs.renameSync(`${dir}.saved`, dir);
+    const starts = createSpy('onRunStart');
+    const resumed = await newMulti({ numRuns: 3, checkpointDir: dir }, { onRunStart: starts }).run(DATA, { resume: true });
+    assert.deepEqual(starts.calls.map((c) => c.args[0]), [2, 3]);
+    assert.equal(resumed.totalRuns, 3);
+    assert.ok(resumed.runs.every((r) => !r.failed));
+  });
+
   it('keeps the error of a failing run: run() rejects with it, after onRunComplete reports it', async () => {
     // A regression that reliably diverges (SGD at learning rate 10): RUNTIME_NON_FINITE_LOSS.
     const rows = 200;

@@ -66,7 +66,8 @@ void GpuSafetyGuard::onSample(const GpuSample& sample, double nowMs) {
     }
     return;
   }
-  if (c == GpuCondition::Critical && policy_.pauseOnCritical) {
+  // An emergency the policy does not abort on is still worse than critical: hold.
+  if ((c == GpuCondition::Critical || c == GpuCondition::Emergency) && policy_.pauseOnCritical) {
     stats_.holding = true;
     ++stats_.pauses;
     attempts_ = 1;

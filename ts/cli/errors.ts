@@ -12,9 +12,14 @@ export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
 /** A next step for codes where the library's message alone may not say what to do from the command line. */
-const HINTS: Partial<Record<string, string>> = {
+const HINTS: Partial<Record<string, string | ((details: Readonly<Record<string, unknown>>) => string | null)>> = {
   INPUT_NOT_FOUND: 'Check the path (relative paths start from the current folder).',
-  INPUT_PARSE: 'Lines count from 1 and the header is line 1. Fix that cell, or remove the row.',
+  INPUT_PARSE: (d) =>
+    Array.isArray(d.available)
+      ? 'Name the label column with --label (one of the columns listed).'
+      : typeof d.line === 'number'
+        ? 'Lines count from 1 and the header is line 1. Fix that line, or remove the row.'
+        : null,
   INPUT_LABEL_RANGE: 'Pick the label column with --label, set the task with --task, or the number of classes with --classes.',
   INPUT_SHAPE_MISMATCH: 'The data needs the same feature columns as the model; `backprop inspect <checkpoint>` shows its input size.',
   DEVICE_UNAVAILABLE: '`backprop gpu` shows the GPUs this machine has; --device auto falls back to the CPU.',
@@ -30,7 +35,8 @@ export function reportError(out: Output, error: unknown): number {
     out.event('error', { code: error.code, message: error.message, details: error.details });
     const c = out.ce;
     out.notice(`${c.red(c.bold('error'))} ${c.bold(error.code)}: ${error.message}`);
-    const hint = HINTS[error.code];
+    const entry = HINTS[error.code];
+    const hint = typeof entry === 'function' ? entry(error.details) : entry;
     if (hint && out.mode !== 'json') out.notice(c.dim(`  ${hint}`));
     return EXIT_FAILURE;
   }

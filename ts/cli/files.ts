@@ -10,8 +10,9 @@ import { BackpropError } from '../errors';
 
 /**
  * The checkpoint folder `target` means: itself when it holds a checkpoint,
- * else the highest-step checkpoint-<N> folder inside it (a training --output
- * folder). Returns `target` unchanged when it is not a folder, so
+ * else the model of a multi-run session folder (run_history.json), else the
+ * highest-numbered checkpoint-<N> (or run-<N>) folder inside it (a training
+ * --output folder). Returns `target` unchanged when it is not a folder, so
  * readCheckpoint reports CHECKPOINT_NOT_FOUND.
  */
 export async function resolveCheckpoint(target: string): Promise<string> {
@@ -23,15 +24,24 @@ export async function resolveCheckpoint(target: string): Promise<string> {
     return target;
   }
   if (entries.includes('trainer_state.json') || entries.includes('model.safetensors')) return target;
+  if (entries.includes('run_history.json')) {
+    // A multi-run session folder: the session's current model.
+    try {
+      const state = JSON.parse(await fsp.readFile(path.join(target, 'run_history.json'), 'utf8')) as { startCheckpoint?: unknown };
+      if (typeof state.startCheckpoint === 'string' && entries.includes(state.startCheckpoint)) return path.join(target, state.startCheckpoint);
+    } catch {
+      // fall through to the folder scan
+    }
+  }
   let best: { step: number; name: string } | null = null;
   for (const name of entries) {
-    const m = /^checkpoint-(\d+)$/.exec(name);
+    const m = /^(?:checkpoint|run)-(\d+)$/.exec(name);
     if (m && (!best || Number(m[1]) > best.step)) best = { step: Number(m[1]), name };
   }
   if (best) return path.join(target, best.name);
   throw new BackpropError(
     'CHECKPOINT_NOT_FOUND',
-    `'${target}' is a folder but holds no checkpoint (no trainer_state.json and no checkpoint-<step> folders). ` +
+    `'${target}' is a folder but holds no checkpoint (no trainer_state.json, no checkpoint-<step> or run-<i> folders). ` +
       `Pass a checkpoint folder such as out/checkpoint-100, or the --output folder of a training run.`,
     { path: target },
   );

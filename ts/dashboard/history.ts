@@ -27,6 +27,11 @@ export class SeqRing<T> {
     return this.count === 0 ? null : this.first;
   }
 
+  /** The seq the next pushed item should have (1 when empty). */
+  get nextSeq(): number {
+    return this.count === 0 ? 1 : this.first + this.count;
+  }
+
   push(seq: number, item: T): void {
     if (this.count === 0) this.first = seq;
     if (this.count < this.capacity) {

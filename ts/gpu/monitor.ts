@@ -69,6 +69,8 @@ export class GPUMonitor extends EventEmitter {
   private handle: GpuMonitorHandle | null = null;
   private paused = false;
   private stopped = true;
+  private pending: NativeGpuSample[] = [];
+  private dispatching = false;
   private latest = new Map<number, GPUStatus>();
   private history: GPUStatus[] = [];
   private loggedThird = new Set<number>();
@@ -144,7 +146,9 @@ export class GPUMonitor extends EventEmitter {
       );
     }
     this.stopped = false;
-    this.handle.start((samples) => this.dispatch(samples));
+    this.handle.start((samples) => {
+      if (!this.stopped) this.dispatch(samples);
+    });
     return this;
   }
 
@@ -192,9 +196,27 @@ export class GPUMonitor extends EventEmitter {
     return this.handle ? this.handle.detachTrainer(id) : null;
   }
 
+  /**
+   * Queues samples and delivers them in order. A callback that calls stop()
+   * (which hands back the samples taken but not yet delivered) or start()
+   * only adds to the queue: no callback ever runs inside another, and the
+   * samples of a batch that was being delivered when stop() was called are
+   * still delivered, since they were taken before the stop.
+   */
   private dispatch(samples: NativeGpuSample[]): void {
-    for (const s of samples) {
-      if (this.stopped) return;
+    for (const s of samples) this.pending.push(s);
+    if (this.dispatching) return;
+    this.dispatching = true;
+    try {
+      for (let i = 0; i < this.pending.length; i++) this.deliver(this.pending[i] as NativeGpuSample);
+    } finally {
+      this.pending = [];
+      this.dispatching = false;
+    }
+  }
+
+  private deliver(s: NativeGpuSample): void {
+    {
       if (!s.ok) {
         this.failing.add(s.deviceIndex);
         const event: GPUReadErrorEvent = Object.freeze({
@@ -211,7 +233,7 @@ export class GPUMonitor extends EventEmitter {
           }
         }
         if (!this.paused) this.guard.emit('readError', [event]);
-        continue;
+        return;
       }
       if (s.recovered || this.failing.has(s.deviceIndex)) {
         this.failing.delete(s.deviceIndex);
@@ -223,7 +245,7 @@ export class GPUMonitor extends EventEmitter {
       this.latest.set(status.deviceIndex, status);
       this.history.push(status);
       if (this.history.length > HISTORY_LIMIT) this.history.shift();
-      if (this.paused) continue;
+      if (this.paused) return;
       this.guard.call('onStatus', this, this.onStatus, [status]);
       this.guard.emit('status', [status]);
       switch (status.condition) {

@@ -443,14 +443,14 @@ export class MultiRunTrainer extends EventEmitter {
 
   private async runSession(session: Session): Promise<MultiRunResult> {
     const cfg = this.config;
-    const { state } = session;
-    let stopReason: string | null = state.stopReason;
-    if (!state.finished && state.nextRunIndex <= cfg.numRuns) {
+    let stopReason: string | null = session.state.stopReason;
+    const alreadyDone = session.state.finished || session.state.nextRunIndex > cfg.numRuns;
+    if (!alreadyDone) {
       if (cfg.enableGpuMonitoring) {
         this.startGpu();
         await this.waitForFirstSample();
       }
-      for (let i = state.nextRunIndex; i <= cfg.numRuns; i++) {
+      for (let i = session.state.nextRunIndex; i <= cfg.numRuns; i++) {
         await this.waitWhilePaused();
         if (this.stopRequest) break;
         const outcome = await this.runOne(session, i);
@@ -462,16 +462,25 @@ export class MultiRunTrainer extends EventEmitter {
       }
     }
     const stop = this.pendingStop();
-    await this.writeState(session);
+    let writeError: unknown = null;
+    if (!alreadyDone) {
+      try {
+        await this.writeState(session);
+      } catch (error) {
+        writeError = error;
+      }
+    }
     const result = buildMultiRunResult(session, {
       aborted: stop !== null && stop.kind !== 'fatal',
       abortReason: stop ? stop.reason : stopReason,
     });
     if (stop?.kind === 'fatal' && stop.error) throw withResult(stop.error, result);
-    if (session.runs.length > 0 && session.runs[session.runs.length - 1]!.failed && stop === null) {
-      // A run failed on its own (not aborted): report it as the session's failure.
-      throw withResult(this.lastRunError ?? new BackpropError('RUNTIME_FAILED', session.runs[session.runs.length - 1]!.failureReason ?? 'run failed', {}), result);
+    const last = session.runs[session.runs.length - 1];
+    if (last && last.failed && stop === null) {
+      // A run failed on its own (not aborted): that is the session's failure.
+      throw withResult(this.lastRunError ?? new BackpropError('RUNTIME_FAILED', last.failureReason ?? 'run failed', {}), result);
     }
+    if (writeError) throw isBackpropError(writeError) ? withResult(writeError, result) : writeError;
     return result;
   }
 
@@ -479,7 +488,7 @@ export class MultiRunTrainer extends EventEmitter {
 
   private async runOne(session: Session, runIndex: number): Promise<{ failed: boolean; earlyStop: string | null }> {
     const cfg = this.config;
-    const { plan, state, dir } = session;
+    const { plan, state } = session;
     const seed = this.trainerOptions.seed;
     const learningRate = learningRateForRun(cfg, runIndex);
     const chunk = plan.chunks[runIndex - 1]!;
@@ -494,6 +503,8 @@ export class MultiRunTrainer extends EventEmitter {
     this.lastRunIndex = runIndex;
     this.lastRunError = null;
     await this.callSettled('onRunStart', this.onRunStart, 'runStart', [runIndex]);
+    // The GPU may have become too hot while onRunStart ran: training starts once it is clear.
+    await this.waitWhilePaused();
 
     let training: TrainingRun | null = null;
     let failure: string | null = null;
@@ -557,7 +568,43 @@ export class MultiRunTrainer extends EventEmitter {
       return { failed: true, earlyStop: null };
     }
 
-    // Validation, checkpoint, merge: on the run's own weights first.
+    // Validation, checkpoint, merge, state: if any of it fails (e.g. a full
+    // disk), the session state is rolled back and the run reported failed, so
+    // a resume redoes it.
+    const snapshot = structuredClone(state);
+    const priorWeights = session.startWeights;
+    const priorRuns = session.runs.length;
+    let outcome: { result: RunResult; earlyStop: string | null };
+    try {
+      outcome = await this.commitRun(session, runIndex, trainer, { ...base, ...gpu() });
+    } catch (error) {
+      const e = isBackpropError(error) ? error : new BackpropError('RUNTIME_FAILED', (error as Error)?.message ?? String(error), {}, { cause: error });
+      this.lastRunError = e;
+      session.state = snapshot;
+      session.startWeights = priorWeights;
+      session.runs.length = priorRuns;
+      const result = freezeRunResult({ ...base, ...gpu(), checkpointPath: null, pruned: false, validationLoss: null, validationAccuracy: null, failed: true, failureReason: `${e.code}: ${e.message}` });
+      session.runs.push(result);
+      this.current = null;
+      await this.callSettled('onRunComplete', this.onRunComplete, 'runComplete', [result]);
+      return { failed: true, earlyStop: null };
+    }
+    this.completedRuns += 1;
+    this.current = null;
+    await this.callSettled('onRunComplete', this.onRunComplete, 'runComplete', [outcome.result]);
+    return { failed: false, earlyStop: outcome.earlyStop };
+  }
+
+  /** After a completed run: validation, checkpoint, merge, early stopping, pruning, session state. */
+  private async commitRun(
+    session: Session,
+    runIndex: number,
+    trainer: Trainer,
+    base: Omit<RunResultFields, 'checkpointPath' | 'pruned' | 'validationLoss' | 'validationAccuracy' | 'failed' | 'failureReason'>,
+  ): Promise<{ result: RunResult; earlyStop: string | null }> {
+    const cfg = this.config;
+    const { state, dir } = session;
+    // On the run's own weights first.
     const weights = trainer.getParameters();
     let validationLoss: number | null = null;
     let validationAccuracy: number | null = null;
@@ -569,18 +616,18 @@ export class MultiRunTrainer extends EventEmitter {
     let checkpointPath: string | null = null;
     if (cfg.saveEveryRun) checkpointPath = await trainer.save(path.join(dir, `run-${runIndex}`));
     if (cfg.mergeMode === 'simple') {
-      session.startWeights = weights;
       if (checkpointPath) {
         state.startCheckpoint = `run-${runIndex}`;
       } else {
         await trainer.save(path.join(dir, LATEST_DIR));
         state.startCheckpoint = LATEST_DIR;
       }
+      session.startWeights = weights;
     } else {
       const accumulator = runningAverage(session.startWeights, weights, state.acceptedRuns);
-      state.acceptedRuns += 1;
       trainer.setParameters(accumulator);
       await trainer.save(path.join(dir, ACCUMULATOR_DIR));
+      state.acceptedRuns += 1;
       state.startCheckpoint = ACCUMULATOR_DIR;
       session.startWeights = accumulator;
     }
@@ -601,7 +648,7 @@ export class MultiRunTrainer extends EventEmitter {
       }
     }
 
-    const result = freezeRunResult({ ...base, ...gpu(), checkpointPath, pruned: false, validationLoss, validationAccuracy, failed: false, failureReason: null });
+    const result = freezeRunResult({ ...base, checkpointPath, pruned: false, validationLoss, validationAccuracy, failed: false, failureReason: null });
     session.runs.push(result);
     state.runs.push(toStored(result, dir));
     state.nextRunIndex = runIndex + 1;
@@ -611,10 +658,8 @@ export class MultiRunTrainer extends EventEmitter {
     }
     await this.prune(session);
     await this.writeState(session);
-    this.completedRuns += 1;
-    this.current = null;
-    await this.callSettled('onRunComplete', this.onRunComplete, 'runComplete', [result]);
-    return { failed: false, earlyStop };
+    // prune() may have replaced it with a fresh object (pruned: true) already.
+    return { result: session.runs.find((r) => r.runIndex === runIndex && !r.failed) ?? result, earlyStop };
   }
 
   /** Deletes run checkpoints beyond the keep rules (checkpointAutoPrune), marking their results pruned. */

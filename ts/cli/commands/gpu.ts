@@ -133,7 +133,7 @@ async function simulate(out: Output, name: string, interval: number): Promise<nu
   const done = new Promise<void>((resolve) => (finish = resolve));
   const elapsed = (t: number): string => {
     startedAt ??= t;
-    return c.dim(`+${((t - startedAt) / 1000).toFixed(2).padStart(6)}s`);
+    return c.dim(`+${((t - startedAt) / 1000).toFixed(2)}s`.padStart(8));
   };
   const counted = (): void => {
     seen++;

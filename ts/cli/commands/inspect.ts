@@ -73,14 +73,14 @@ async function inspect(out: Output, target: string): Promise<number> {
     ['checksums', `${c.green('✔ verified')} (trainer_state.json, ${files.filter((f) => f.name.endsWith('.safetensors')).map((f) => f.name).join(', ')})`],
     ['model', `${fmtShape(m)}, ${m.activation}, ${m.task}`],
     ['parameters', fmtInt(parameterCount(m))],
-    ['optimizer', `${ckpt.config.optimizer}, lr ${fmtLr(ckpt.config.learningRate)}, weight decay ${ckpt.config.weightDecay}${ckpt.config.optimizer === 'sgd' ? `, momentum ${ckpt.config.momentum}` : ''}${ckpt.config.gradientClipNorm > 0 ? `, clip ${ckpt.config.gradientClipNorm}` : ''}`],
+    ['optimizer', `${ckpt.config.optimizer}, lr ${fmtLr(ckpt.config.learningRate)}, weight decay ${short(ckpt.config.weightDecay)}${ckpt.config.optimizer === 'sgd' ? `, momentum ${short(ckpt.config.momentum)}` : ''}${ckpt.config.gradientClipNorm > 0 ? `, clip ${short(ckpt.config.gradientClipNorm)}` : ''}`],
     ['seed', String(ckpt.config.seed)],
   ];
   if (run) {
     const bound = [run.epochs > 0 ? `${run.epochs} epochs` : '', run.maxSteps > 0 ? `max ${fmtInt(run.maxSteps)} steps` : ''].filter(Boolean).join(', ');
     pairs.push(
       ['run id', run.runId],
-      ['step', `${fmtInt(run.step)} (epoch ${run.epoch}, batch ${run.stepInEpoch} of the epoch)`],
+      ['step', `${fmtInt(run.step)} (${run.stepInEpoch === 0 && run.epoch > 1 ? `end of epoch ${run.epoch - 1}` : `epoch ${run.epoch}, step ${run.stepInEpoch} of the epoch`})`],
       ['samples seen', fmtInt(run.samplesSeen)],
       ['loss', fmtLoss(run.loss)],
       ['learning rate', fmtLr(run.learningRate)],
@@ -99,6 +99,9 @@ async function inspect(out: Output, target: string): Promise<number> {
   for (const line of keyValues(pairs, c)) out.print(line);
   return EXIT_OK;
 }
+
+/** A float32 setting as it was typed (0.01, not 0.009999999776482582). */
+const short = (v: number): string => String(Number(v.toPrecision(6)));
 
 async function fileSizes(folder: string): Promise<Array<{ name: string; bytes: number }>> {
   const names = (await fsp.readdir(folder)).sort();

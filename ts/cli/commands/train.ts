@@ -1,9 +1,9 @@
 /** `backprop train`: train an MLP on a data file or a demo set, with live progress. */
 import * as path from 'node:path';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { TrainingCallback } from '../../callback';
 import { readCheckpoint, type LoadedCheckpoint } from '../../checkpoint';
-import type { Activation, Optimizer, Task, TrainOptions } from '../../config';
+import type { Task, TrainOptions } from '../../config';
 import { BackpropError } from '../../errors';
 import { scriptedGpuSource } from '../../gpu';
 import type { GPUReadErrorEvent, GPUStatus } from '../../gpu';
@@ -11,39 +11,24 @@ import type { CallbackErrorInfo } from '../../dispatch';
 import { Trainer } from '../../trainer';
 import type { TrainingRun } from '../../run';
 import { action, given } from '../command';
-import { DEMOS, loadTrainingData, type CliData, type DemoName } from '../data';
+import { loadTrainingData, type CliData } from '../data';
 import { EXIT_OK } from '../errors';
 import { resolveCheckpoint } from '../files';
-import { device, hiddenLayers, integer, number, saveEvery, UsageError } from '../options';
+import { integer, number, saveEvery, UsageError } from '../options';
 import type { Output } from '../output';
 import { TrainReporter, type TrainStartInfo } from '../reporters';
-import { SCENARIOS, SCENARIO_NAMES } from '../scenarios';
+import { SCENARIOS } from '../scenarios';
+import { addDataOptions, addGpuOptions, addModelOptions, checkDataFlags, type DataFlags, type GpuFlags, type ModelFlags } from './shared';
 import { exitCodeFor, onInterrupt } from '../signals';
 
-export interface TrainFlags {
-  demo?: DemoName;
-  samples: number;
-  label?: string;
-  hidden: number[];
-  activation: Activation;
-  task: Task;
-  classes?: number;
-  outputs?: number;
+export interface TrainFlags extends DataFlags, ModelFlags, GpuFlags {
   epochs?: number;
   maxSteps?: number;
-  batchSize: number;
   lr: number;
-  optimizer: Optimizer;
-  device: string;
-  seed: number;
   validationSplit: number;
   output?: string;
   saveEvery?: number | 'epoch';
   resume?: string;
-  gpuSafety?: boolean;
-  simulateGpu?: string;
-  gpuInterval?: number;
-  threads?: number;
 }
 
 export const DEFAULT_EPOCHS = 10;
@@ -62,35 +47,23 @@ Input size and classes (largest label + 1) come from the file.
 Ctrl-C stops at the next step and saves a checkpoint; Ctrl-C twice quits at once.`;
 
 export function registerTrain(program: Command): void {
-  program
+  const command = program
     .command('train')
     .summary('train a model on a CSV/JSONL file or a built-in demo set')
     .description('Train a multi-layer perceptron on a CSV/TSV/JSONL file or a built-in demo set, with a live progress bar and a summary at the end.')
-    .argument('[data]', 'training data file (.csv, .tsv, .jsonl, .ndjson)')
-    .addOption(new Option('--demo <name>', 'train on a built-in data set instead of a file').choices(DEMOS))
-    .option('--samples <n>', 'rows of demo data', integer(2, 10_000_000), 3000)
-    .option('--label <column>', 'label column (default: the last column)')
-    .addOption(new Option('--hidden <sizes>', 'hidden layer widths, comma-separated ("none" for none)').argParser(hiddenLayers).default([64, 64], '64,64'))
-    .addOption(new Option('--activation <fn>', 'hidden layer activation').choices(['relu', 'tanh', 'gelu']).default('relu'))
-    .addOption(new Option('--task <task>', 'what the label is').choices(['classification', 'regression']).default('classification'))
-    .option('--classes <n>', 'number of classes (default: largest label + 1)', integer(2, 1_000_000))
-    .option('--outputs <n>', 'regression: target columns per row, starting at --label (default: 1)', integer(1, 1_000_000))
+    .argument('[data]', 'training data file (.csv, .tsv, .jsonl, .ndjson)');
+  addDataOptions(command);
+  addModelOptions(command);
+  command
     .option('--epochs <n>', `passes over the data (default: ${DEFAULT_EPOCHS}, or unbounded with --max-steps)`, integer(1, 1_000_000))
     .option('--max-steps <n>', 'stop after this many optimizer steps', integer(1))
-    .option('--batch-size <n>', 'rows per step', integer(1, 65536), 32)
     .option('--lr <rate>', 'learning rate', number('> 0 and <= 10', (n) => n > 0 && n <= 10, '0.001'), 1e-3)
-    .addOption(new Option('--optimizer <name>', 'optimizer').choices(['adamw', 'sgd']).default('adamw'))
-    .option('--device <device>', 'auto, cpu, cuda or cuda:N', device, 'auto')
-    .option('--seed <n>', 'random seed (same seed, same data: same run)', integer(0, 2 ** 32 - 1), 42)
     .option('--validation-split <fraction>', 'fraction of rows held out for validation', number('from 0 to 0.9', (n) => n >= 0 && n <= 0.9, '0.1'), 0.1)
     .option('--output <dir>', 'write checkpoints here (checkpoint-<step>/; the last one at the end)')
     .option('--save-every <n|epoch>', 'also save every N steps, or every epoch (needs --output)', saveEvery)
-    .option('--resume <checkpoint>', 'continue the run saved in this checkpoint (model and settings come from it)')
-    .option('--gpu-safety', 'watch the GPU and hold or stop training when it overheats (default: on when training on a GPU)')
-    .option('--no-gpu-safety', 'do not watch the GPU')
-    .addOption(new Option('--simulate-gpu <scenario>', 'watch a simulated GPU instead (for demos and tests; implies --gpu-safety)').choices(SCENARIO_NAMES))
-    .option('--gpu-interval <ms>', 'GPU check interval in milliseconds (default: 5000)', integer(1, 3_600_000))
-    .option('--threads <n>', 'CPU threads (default: one per core)', integer(1, 256))
+    .option('--resume <checkpoint>', 'continue the run saved in this checkpoint (model and settings come from it)');
+  addGpuOptions(command);
+  command
     .addHelpText('after', EXAMPLES)
     .action(action<TrainFlags>((out, args, flags, command) => train(out, args[0], flags, command)));
 }
@@ -106,14 +79,8 @@ const MODEL_FLAGS: Array<[keyof TrainFlags, string]> = [
 ];
 
 function checkFlags(file: string | undefined, o: TrainFlags, command: Command): void {
-  if (file && o.demo) throw new UsageError(`Pass a data file or --demo ${o.demo}, not both.`);
-  if (!file && !o.demo) throw new UsageError('Pass a data file (e.g. backprop train data.csv) or --demo spirals.');
-  if (o.demo && o.label) throw new UsageError('--label applies to data files; the demo sets have their own labels.');
-  if (o.demo && o.task === 'regression') throw new UsageError('The demo sets are classification data; leave out --task regression.');
-  if (o.classes !== undefined && o.task === 'regression') throw new UsageError('--classes is for classification; for regression use --outputs.');
-  if (o.outputs !== undefined && o.task !== 'regression') throw new UsageError('--outputs is for regression (--task regression).');
+  checkDataFlags(file, o, 'train');
   if (o.saveEvery !== undefined && !o.output) throw new UsageError('--save-every needs --output DIR to know where to write checkpoints.');
-  if (o.simulateGpu && o.gpuSafety === false) throw new UsageError('--simulate-gpu turns GPU safety on; leave out --no-gpu-safety.');
   if (o.resume) {
     for (const [key, flag] of MODEL_FLAGS) {
       if (given(command, key)) throw new UsageError(`${flag} cannot be combined with --resume: the checkpoint fixes the model and optimizer (learning rate included).`);
@@ -206,7 +173,12 @@ async function train(out: Output, file: string | undefined, o: TrainFlags, comma
       result = await trainer.train({ x: data.x, y: data.y }, options, callback);
     } catch (error) {
       const aborted = error instanceof Error && error.name === 'AbortError';
-      if (!aborted || interruptedBy === null) throw error;
+      if (!aborted || interruptedBy === null) {
+        const last = (error as { run?: TrainingRun }).run?.outputPath;
+        reporter.close();
+        if (last) out.notice(`Last checkpoint: ${last}`);
+        throw error;
+      }
       const partial = (error as Error & { run: TrainingRun }).run;
       return await saveInterrupted(out, reporter, trainer, partial, info, o, interruptedBy);
     }
