@@ -40,3 +40,4 @@ export function cpuInfo(): { gemmKernel: string; threads: number; simd: string[]
 }
 
 export * from './gpu';
+export * from './multi-run';
