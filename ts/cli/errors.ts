@@ -13,7 +13,6 @@ export const EXIT_USAGE = 2;
 
 /** A next step for codes where the library's message alone may not say what to do from the command line. */
 const HINTS: Partial<Record<string, string | ((details: Readonly<Record<string, unknown>>) => string | null)>> = {
-  INPUT_NOT_FOUND: 'Check the path (relative paths start from the current folder).',
   INPUT_PARSE: (d) =>
     Array.isArray(d.available)
       ? 'Name the label column with --label (one of the columns listed).'

@@ -48,13 +48,13 @@ async function gpu(out: Output, o: GpuFlags): Promise<number> {
   const info = nvmlInfo();
   if (!info.available) {
     out.event('gpuUnavailable', { reason: info.reason, libraryPath: info.libraryPath });
-    out.print(`NVML unavailable: ${info.reason}`);
-    out.print(out.c.dim('No NVIDIA GPU can be read on this machine (training runs on the CPU). Try `backprop gpu --simulate heatup` to see the monitor.'));
+    out.print(`No GPU can be read on this machine: NVML, the NVIDIA driver's monitoring library, is unavailable (${info.reason}).`);
+    out.print(out.c.dim('Training runs on the CPU here. With an NVIDIA driver installed elsewhere, set BACKPROP_NVML_LIBRARY to its libnvidia-ml.so.1; `backprop gpu --simulate heatup` shows the monitor on a simulated GPU.'));
     return EXIT_OK;
   }
   if (info.deviceCount === 0) {
     out.event('gpuUnavailable', { reason: 'NVML found no GPUs', libraryPath: info.libraryPath });
-    out.print('NVML is loaded but found no GPUs.');
+    out.print(`No GPU found: NVML is loaded (${info.libraryPath}) but reports no devices.`);
     return EXIT_OK;
   }
   if (!o.watch) {
