@@ -171,6 +171,8 @@ const OWN_KEYS = ['config', 'onRunStart', 'onRunComplete', 'onStep', 'onGpuStatu
 const CALLBACK_KEYS = ['onRunStart', 'onRunComplete', 'onStep', 'onGpuStatus'] as const;
 const ACCUMULATOR_DIR = 'accumulator';
 const LATEST_DIR = 'latest';
+/** Suffix of a merge folder written before the state that names it is committed. */
+const STAGED_SUFFIX = '.staged';
 /** How long a session waits for the GPU monitor's first sample before it starts training anyway. */
 const FIRST_SAMPLE_TIMEOUT_MS = 1000;
 
@@ -348,7 +350,10 @@ export class MultiRunTrainer extends EventEmitter {
         );
       }
       runs = state.runs.map((r) => toRunResult(r, dir));
-      if (state.startCheckpoint !== null) {
+      if (state.startCheckpoint !== null) state.startCheckpoint = await settledStartCheckpoint(dir, state.startCheckpoint);
+      // A finished session trains nothing more: its start checkpoint may since have been pruned (checkpointKeepFinal: false).
+      const continues = !state.finished && state.nextRunIndex <= cfg.numRuns;
+      if (continues && state.startCheckpoint !== null) {
         startWeights = (await readCheckpoint(path.join(dir, state.startCheckpoint))).params;
       }
       this.completedRuns = state.runs.length;
@@ -562,7 +567,8 @@ export class MultiRunTrainer extends EventEmitter {
     if (failure !== null || trainer === null) {
       const result = freezeRunResult({ ...base, ...gpu(), checkpointPath: null, pruned: false, validationLoss: null, validationAccuracy: null, failed: true, failureReason: failure });
       session.runs.push(result);
-      await this.writeState(session);
+      // onRunComplete reports the run whatever happens here; the session writes its state again as it ends, and fails then.
+      await this.writeState(session).catch(() => undefined);
       this.current = null;
       await this.callSettled('onRunComplete', this.onRunComplete, 'runComplete', [result]);
       return { failed: true, earlyStop: null };
@@ -573,16 +579,16 @@ export class MultiRunTrainer extends EventEmitter {
     // a resume redoes it.
     const snapshot = structuredClone(state);
     const priorWeights = session.startWeights;
-    const priorRuns = session.runs.length;
+    const priorRuns = [...session.runs];
     let outcome: { result: RunResult; earlyStop: string | null };
     try {
       outcome = await this.commitRun(session, runIndex, trainer, { ...base, ...gpu() });
     } catch (error) {
-      const e = isBackpropError(error) ? error : new BackpropError('RUNTIME_FAILED', (error as Error)?.message ?? String(error), {}, { cause: error });
+      const e = asBackpropError(error);
       this.lastRunError = e;
       session.state = snapshot;
       session.startWeights = priorWeights;
-      session.runs.length = priorRuns;
+      session.runs = priorRuns;
       const result = freezeRunResult({ ...base, ...gpu(), checkpointPath: null, pruned: false, validationLoss: null, validationAccuracy: null, failed: true, failureReason: `${e.code}: ${e.message}` });
       session.runs.push(result);
       this.current = null;
@@ -590,12 +596,28 @@ export class MultiRunTrainer extends EventEmitter {
       return { failed: true, earlyStop: null };
     }
     this.completedRuns += 1;
+    try {
+      await this.tidyAfterCommit(session);
+    } catch (error) {
+      // The run is committed and stands; the session cannot safely go on.
+      const e = asBackpropError(error);
+      this.requestStop({ kind: 'fatal', reason: `${e.code}: ${e.message}`, failureReason: `${e.code}: ${e.message}`, error: e });
+    }
     this.current = null;
     await this.callSettled('onRunComplete', this.onRunComplete, 'runComplete', [outcome.result]);
     return { failed: false, earlyStop: outcome.earlyStop };
   }
 
-  /** After a completed run: validation, checkpoint, merge, early stopping, pruning, session state. */
+  /**
+   * After a completed run: validation, checkpoint, merge, early stopping and
+   * pruning decisions, then the session state. Writing the state is the
+   * commit point: nothing a resume could need is overwritten or deleted
+   * before it. The merged weights ('average', or 'simple' without run
+   * checkpoints) go to a staged folder first, and pruned folders are deleted
+   * only once the state no longer refers to them; so a crash or a failed
+   * write at any point leaves a state file whose start checkpoint exists and
+   * holds exactly the weights it names.
+   */
   private async commitRun(
     session: Session,
     runIndex: number,
@@ -619,16 +641,16 @@ export class MultiRunTrainer extends EventEmitter {
       if (checkpointPath) {
         state.startCheckpoint = `run-${runIndex}`;
       } else {
-        await trainer.save(path.join(dir, LATEST_DIR));
-        state.startCheckpoint = LATEST_DIR;
+        await trainer.save(path.join(dir, stagedName(LATEST_DIR)));
+        state.startCheckpoint = stagedName(LATEST_DIR);
       }
       session.startWeights = weights;
     } else {
       const accumulator = runningAverage(session.startWeights, weights, state.acceptedRuns);
       trainer.setParameters(accumulator);
-      await trainer.save(path.join(dir, ACCUMULATOR_DIR));
+      await trainer.save(path.join(dir, stagedName(ACCUMULATOR_DIR)));
       state.acceptedRuns += 1;
-      state.startCheckpoint = ACCUMULATOR_DIR;
+      state.startCheckpoint = stagedName(ACCUMULATOR_DIR);
       session.startWeights = accumulator;
     }
 
@@ -656,14 +678,38 @@ export class MultiRunTrainer extends EventEmitter {
       state.finished = true;
       state.stopReason = earlyStop;
     }
-    await this.prune(session);
+    this.markPruned(session);
     await this.writeState(session);
-    // prune() may have replaced it with a fresh object (pruned: true) already.
+    // markPruned() may have replaced it with a fresh object (pruned: true) already.
     return { result: session.runs.find((r) => r.runIndex === runIndex && !r.failed) ?? result, earlyStop };
   }
 
-  /** Deletes run checkpoints beyond the keep rules (checkpointAutoPrune), marking their results pruned. */
-  private async prune(session: Session): Promise<void> {
+  /**
+   * After the commit: deletes the folders of pruned runs, moves the staged
+   * merge folder to its place and records that. A failure here leaves a
+   * resumable session (the committed state names folders that still exist).
+   */
+  private async tidyAfterCommit(session: Session): Promise<void> {
+    const { state, dir } = session;
+    for (const r of session.runs) {
+      // Also folders left behind by a session that stopped between its commit and this step.
+      if (r.pruned && r.checkpointPath !== null) await fsp.rm(r.checkpointPath, { recursive: true, force: true });
+    }
+    const staged = state.startCheckpoint;
+    if (staged === null || !isStagedName(staged)) return;
+    const final = unstagedName(staged);
+    await fsp.rm(path.join(dir, final), { recursive: true, force: true });
+    await fsp.rename(path.join(dir, staged), path.join(dir, final));
+    state.startCheckpoint = final;
+    await this.writeState(session);
+  }
+
+  /**
+   * Marks run checkpoints beyond the keep rules as pruned (checkpointAutoPrune),
+   * in the results and the state; tidyAfterCommit() deletes them once the
+   * state is written.
+   */
+  private markPruned(session: Session): void {
     const cfg = this.config;
     if (!cfg.checkpointAutoPrune || !cfg.saveEveryRun) return;
     const { state, dir } = session;
@@ -677,9 +723,7 @@ export class MultiRunTrainer extends EventEmitter {
     );
     for (const runIndex of prune) {
       const at = session.runs.findIndex((r) => r.runIndex === runIndex && !r.failed);
-      const old = session.runs[at]!;
-      await fsp.rm(old.checkpointPath as string, { recursive: true, force: true });
-      const updated = freezeRunResult({ ...old, pruned: true });
+      const updated = freezeRunResult({ ...session.runs[at]!, pruned: true });
       session.runs[at] = updated;
       const stored = state.runs.findIndex((r) => r.runIndex === runIndex);
       if (stored >= 0) state.runs[stored] = toStored(updated, dir);
@@ -852,6 +896,29 @@ function resolveGpuMonitorOption(value: unknown): Readonly<GpuMonitorOption> | n
   return Object.freeze({ source: source as GpuSource | undefined, config: config as GPUSafetyConfig | undefined, deviceIndex: o.deviceIndex as number | undefined });
 }
 
+function stagedName(name: string): string {
+  return `${name}${STAGED_SUFFIX}`;
+}
+
+function isStagedName(name: string): boolean {
+  return name.endsWith(STAGED_SUFFIX);
+}
+
+function unstagedName(name: string): string {
+  return isStagedName(name) ? name.slice(0, -STAGED_SUFFIX.length) : name;
+}
+
+/**
+ * The folder a stored start checkpoint now lives in: a staged name whose
+ * folder was already moved to its final place (the session stopped between
+ * the move and the state write that records it) means the final name.
+ */
+async function settledStartCheckpoint(dir: string, name: string): Promise<string> {
+  if (!isStagedName(name)) return name;
+  const exists = await fsp.stat(path.join(dir, name)).then(() => true, () => false);
+  return exists ? name : unstagedName(name);
+}
+
 /** The rows `rows` of `data`, as a fresh { x, y }. */
 function subset(data: PreparedData, rows: ArrayLike<number>): TensorData {
   const n = rows.length;
@@ -943,6 +1010,10 @@ function buildMultiRunResult(session: Session, end: { aborted: boolean; abortRea
     abortReason: end.abortReason,
     runId: state.runId,
   });
+}
+
+function asBackpropError(error: unknown): BackpropError {
+  return isBackpropError(error) ? error : new BackpropError('RUNTIME_FAILED', (error as Error)?.message ?? String(error), {}, { cause: error });
 }
 
 function withResult(error: BackpropError, result: MultiRunResult): BackpropError {
