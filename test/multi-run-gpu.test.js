@@ -1,10 +1,16 @@
 'use strict';
 // MultiRunTrainer GPU behaviour (roadmap 2.3 and the e2e row
 // test_e2e_gpu_monitoring_integration of 4.1): the session's monitor, its
-// samples, overheating pauses (before a run and mid-run), the pause bound,
-// a monitor that dies during a pause, and emergencies. The GPU is simulated
-// with scriptedGpuSource (same native sampling thread as NVML); training is
-// the real native engine.
+// samples, overheating pauses (before a run and mid-run), the re-check
+// interval, the pause bound, a monitor that dies during a pause, emergencies,
+// and the e2e row test_e2e_abort_callback_cleanup for a session. The GPU is
+// simulated with scriptedGpuSource (same native sampling thread as NVML);
+// training is the real native engine.
+//
+// A scripted function is sampled on the monitor's grid: sample k reads
+// script(k x CHECK_MS), whenever it is actually taken. Scripts are therefore
+// written in samples, and tests wait for samples (never for fixed times), so
+// a slow, loaded machine only makes them take longer.
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -34,6 +40,33 @@ after(() => {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const cool = { temperatureC: 60, temperatureMaxC: 100, vramUsedGb: 10, vramTotalGb: 80 };
 const hot = { temperatureC: 90, temperatureMaxC: 100, vramUsedGb: 10, vramTotalGb: 80 };
+const emergency = { ...hot, temperatureC: 99 };
+/** Generous: the machine may be slow and shared. */
+const WAIT_MS = 30000;
+/** The sample number whose script time is `ms`. */
+const at = (samples) => samples * CHECK_MS;
+
+/** Resolves once `count()` has grown by n (samples delivered to a handler). */
+function moreSamples(count, n, what = 'GPU samples') {
+  const from = count();
+  return waitFor(() => count() >= from + n, { timeoutMs: WAIT_MS, message: `${n} more ${what}` });
+}
+
+/** The step count of a paused run once it no longer moves (the step in flight, if any, has finished). */
+async function settledStep(multi) {
+  let last = multi.status.step;
+  await waitFor(
+    async () => {
+      await sleep(50);
+      const now = multi.status.step;
+      const same = now === last;
+      last = now;
+      return same;
+    },
+    { timeoutMs: WAIT_MS, intervalMs: 0, message: 'the paused run to stop stepping' },
+  );
+  return last;
+}
 
 /** A session watched by a scripted GPU: `script` is a list of readings or a function of elapsed ms. */
 function newMulti(script, config = {}, options = {}) {
@@ -75,16 +108,17 @@ describe('MultiRunTrainer GPU monitoring', function () {
   it('test_on_gpu_status_periodic: onGpuStatus receives every sample, periodically, in order', async () => {
     const onGpuStatus = createSpy('onGpuStatus');
     const events = [];
-    // An async onRunStart keeps each run open for a few sampling intervals.
-    const multi = newMulti([cool], {}, { onGpuStatus, onRunStart: () => sleep(60) });
+    // An async onRunStart keeps each run open for five more samples.
+    const multi = newMulti([cool], {}, { onGpuStatus, onRunStart: () => moreSamples(() => onGpuStatus.callCount, 5) });
     multi.on('gpuStatus', (s) => events.push(s));
     await multi.run(DATA);
-    assert.ok(onGpuStatus.callCount >= 8, `${onGpuStatus.callCount} samples`);
+    assert.ok(onGpuStatus.callCount >= 10, `${onGpuStatus.callCount} samples`);
     assert.deepEqual(events, onGpuStatus.calls.map((c) => c.args[0]), "the 'gpuStatus' event carries the same samples");
     const stamps = events.map((s) => s.timestamp);
     for (let i = 1; i < stamps.length; i++) assert.ok(stamps[i] >= stamps[i - 1], 'timestamps never go back');
+    // Sample k is taken no earlier than k intervals after the monitor started: periodic, never a burst.
     const span = stamps[stamps.length - 1] - stamps[0];
-    assert.ok(span >= 100, `samples spread over the session (${span} ms)`);
+    assert.ok(span >= (stamps.length - 1) * CHECK_MS * 0.5, `${stamps.length} samples spread over ${span} ms`);
   });
 
   it('test_on_gpu_status_content: GPUStatus fields are valid; RunResult carries the run maxima', async () => {
@@ -99,7 +133,7 @@ describe('MultiRunTrainer GPU monitoring', function () {
     const multi = newMulti(readings, {}, {
       onRunStart: (i) => {
         open = windows[i] = [];
-        return sleep(60);
+        return moreSamples(() => windows[i].length, 3);
       },
       onRunComplete: () => {
         open = null;
@@ -192,22 +226,21 @@ describe('MultiRunTrainer GPU monitoring', function () {
   });
 
   it('pauses a run in progress through trainer.pause() and resumes it when the GPU is cool again', async () => {
-    // Cool, hot from 150 ms to 450 ms, cool again; the run is long, the test aborts it after the pause.
+    // 50 cool samples (the run starts and steps), 200 hot ones, then cool; the run is long, the test aborts it after the pause.
     const samplesWhilePaused = [];
-    const multi = newMulti((ms) => (ms >= 150 && ms < 450 ? hot : cool), { stepsPerRun: 5_000_000, numRuns: 1 }, {
+    const multi = newMulti((ms) => (ms >= at(50) && ms < at(250) ? hot : cool), { stepsPerRun: 5_000_000, numRuns: 1 }, {
       onGpuStatus: (s) => {
         if (multi.status.gpuPaused) samplesWhilePaused.push(s.temperatureC);
       },
     });
     const running = multi.run(DATA);
-    await waitFor(() => multi.status.state === 'paused', { timeoutMs: 20000, message: 'a GPU pause' });
-    await sleep(40); // the step in flight finishes
-    const held = multi.status.step;
+    await waitFor(() => multi.status.state === 'paused', { timeoutMs: WAIT_MS, message: 'a GPU pause' });
+    const held = await settledStep(multi);
     assert.ok(held > 0, 'the pause came mid-run');
-    await sleep(60);
+    await moreSamples(() => samplesWhilePaused.length, 5, 'samples while paused');
     assert.equal(multi.status.step, held, 'no step while paused');
     assert.equal(multi.status.state, 'paused');
-    await waitFor(() => multi.status.state === 'running' && multi.status.step > held, { timeoutMs: 20000, message: 'training to resume' });
+    await waitFor(() => multi.status.state === 'running' && multi.status.step > held, { timeoutMs: WAIT_MS, message: 'training to resume' });
     multi.abort('seen enough');
     const result = await running;
     assert.equal(result.aborted, true);
@@ -232,7 +265,7 @@ describe('MultiRunTrainer GPU monitoring', function () {
 
     // Mid-run: the run in progress ends failed, onRunComplete reports it, then run() rejects.
     const onRunComplete = createSpy('onRunComplete');
-    const midRun = newMulti((ms) => (ms < 150 ? cool : hot), { maxPauseMs: 100, stepsPerRun: 5_000_000 }, { onRunComplete });
+    const midRun = newMulti((ms) => (ms < at(50) ? cool : hot), { maxPauseMs: 100, stepsPerRun: 5_000_000 }, { onRunComplete });
     const error2 = await rejection(midRun.run(DATA));
     assert.equal(error2.code, 'RUNTIME_GPU_TEMPERATURE_CRITICAL');
     onRunComplete.assertCalled(1);
@@ -244,7 +277,8 @@ describe('MultiRunTrainer GPU monitoring', function () {
   });
 
   it('maxPauseMs: 0 disables the bound', async () => {
-    const script = (ms) => (ms < 250 ? hot : cool);
+    // 100 hot samples: a pause of at least 99 sampling intervals, well past 100 ms.
+    const script = (ms) => (ms < at(100) ? hot : cool);
     const error = await rejection(newMulti(script, { maxPauseMs: 100 }).run(DATA));
     assert.equal(error.code, 'RUNTIME_GPU_TEMPERATURE_CRITICAL');
     const result = await newMulti(script, { maxPauseMs: 0 }).run(DATA);
@@ -261,13 +295,134 @@ describe('MultiRunTrainer GPU monitoring', function () {
     assert.match(error.message, /monitor/);
     assert.ok(Date.now() - started < 600000, 'without waiting for the pause bound');
     assert.equal(error.details.consecutiveFailures >= 3, true);
+
+    // Mid-run: the paused run ends failed, onRunComplete reports it, then run() rejects.
+    const onRunComplete = createSpy('onRunComplete');
+    const midRun = newMulti(
+      (ms) => (ms < at(50) ? cool : ms < at(55) ? hot : { fail: 'GPU fell off the bus' }),
+      { maxPauseMs: 600000, cooldownMs: 600000, stepsPerRun: 5_000_000 },
+      { onRunComplete },
+    );
+    const error2 = await rejection(midRun.run(DATA));
+    assert.equal(error2.code, 'RUNTIME_GPU_TEMPERATURE_CRITICAL');
+    assert.match(error2.message, /monitor/);
+    onRunComplete.assertCalled(1);
+    const r = onRunComplete.lastCall.args[0];
+    assert.equal(r.failed, true);
+    assert.match(r.failureReason, /^RUNTIME_GPU_TEMPERATURE_CRITICAL: /);
+    assert.ok(r.steps > 0 && r.steps < 5_000_000, `the run stopped at step ${r.steps}`);
+    assert.equal(error2.result.runs[0], r);
+    assert.equal(error2.result.aborted, false);
+    assert.equal(midRun.status.state, 'idle');
+  });
+
+  it('cooldownMs is the interval between re-checks while paused', async () => {
+    // 5 hot samples, then cool: the GPU is cool long before the first re-check, cooldownMs after the pause began.
+    const cooldownMs = 400;
+    const tracker = createTracker();
+    const multi = newMulti((ms) => (ms < at(5) ? hot : cool), { cooldownMs, numRuns: 1 }, {
+      onGpuStatus: (s) => tracker.record('gpu', s.temperatureC),
+      onRunStart: () => tracker.record('start'),
+    });
+    multi.on('paused', (s) => tracker.record('paused', s.temperatureC));
+    multi.on('resumed', (s) => tracker.record('resumed', s.temperatureC));
+    const result = await multi.run(DATA);
+    assert.equal(result.totalRuns, 1);
+    tracker.assertSubsequence(['paused', 'resumed', 'start']);
+    const paused = tracker.events.find((e) => e.name === 'paused');
+    const resumed = tracker.events.find((e) => e.name === 'resumed');
+    const firstCool = tracker.events.find((e) => e.name === 'gpu' && e.payload === 60);
+    assert.equal(paused.payload, 90);
+    assert.equal(resumed.payload, 60, 'the pause ends on a cool reading');
+    assert.ok(firstCool.order < resumed.order, 'a cool reading arrived while still paused');
+    // Timers never fire early (1 ms of rounding allowed).
+    assert.ok(resumed.time - paused.time >= cooldownMs - 1, `paused for ${Math.round(resumed.time - paused.time)} ms, cooldownMs ${cooldownMs}`);
+  });
+
+  it("a 'critical' condition pauses below maxTempC, and the pause holds until the condition is safe or warm", async () => {
+    // 60 °C (below maxTempC 85) with VRAM at 97.5 % (critical at 95 %) for 20 samples, then cool.
+    const vramFull = { ...cool, vramUsedGb: 78 };
+    const seen = [];
+    const multi = newMulti((ms) => (ms < at(20) ? vramFull : cool), { numRuns: 1 }, {
+      onGpuStatus: (s) => seen.push({ condition: s.condition, paused: multi.status.gpuPaused }),
+      onRunStart: () => seen.push({ condition: 'run start' }),
+    });
+    const pauses = createSpy('paused');
+    multi.on('paused', pauses);
+    const result = await multi.run(DATA);
+    assert.equal(result.totalRuns, 1);
+    assert.equal(result.aborted, false);
+    pauses.assertCalled(1);
+    const cause = pauses.lastCall.args[0];
+    assert.equal(cause.condition, 'critical');
+    assert.ok(cause.temperatureC < 85);
+    // Every critical sample after the first one found the session paused.
+    const critical = seen.filter((s) => s.condition === 'critical');
+    assert.equal(critical.length, 20);
+    assert.ok(critical.slice(1).every((s) => s.paused), 'paused while critical');
+    // Run 1 started only once the condition was safe again.
+    const start = seen.findIndex((s) => s.condition === 'run start');
+    assert.ok(start > seen.map((s) => s.condition).lastIndexOf('critical'), 'run 1 starts after the last critical sample');
+    assert.equal(seen[start - 1].condition, 'safe');
+  });
+
+  it('abort() during a GPU pause ends the session at once, before a run or in one', async () => {
+    // Before run 1: always hot, no bound.
+    const onRunStart = createSpy('onRunStart');
+    const waiting = newMulti([hot], { maxPauseMs: 0, cooldownMs: 600000 }, { onRunStart });
+    const first = waiting.run(DATA);
+    await waitFor(() => waiting.status.gpuPaused, { timeoutMs: WAIT_MS, message: 'a GPU pause' });
+    waiting.abort('too hot to wait');
+    const r1 = await first;
+    assert.equal(r1.aborted, true);
+    assert.equal(r1.abortReason, 'too hot to wait');
+    assert.equal(r1.runs.length, 0);
+    onRunStart.assertCalled(0);
+    assert.equal(waiting.status.state, 'idle');
+
+    // In a run: the paused run ends failed with the abort reason.
+    const onRunComplete = createSpy('onRunComplete');
+    const inRun = newMulti((ms) => (ms < at(50) ? cool : hot), { maxPauseMs: 0, cooldownMs: 600000, stepsPerRun: 5_000_000 }, { onRunComplete });
+    const second = inRun.run(DATA);
+    await waitFor(() => inRun.status.gpuPaused, { timeoutMs: WAIT_MS, message: 'a GPU pause' });
+    const held = await settledStep(inRun);
+    assert.ok(held > 0, 'the pause came mid-run');
+    inRun.abort('stop while paused');
+    const r2 = await second;
+    assert.equal(r2.aborted, true);
+    onRunComplete.assertCalled(1);
+    const r = onRunComplete.lastCall.args[0];
+    assert.equal(r.failed, true);
+    assert.equal(r.failureReason, 'aborted: stop while paused');
+    assert.ok(r.steps <= held + 1, `no training after the abort (${r.steps} steps, ${held} when paused)`);
+  });
+
+  it('an emergency during a pause aborts the paused run; run() resolves aborted', async () => {
+    const onRunComplete = createSpy('onRunComplete');
+    const multi = newMulti(
+      (ms) => (ms < at(50) ? cool : ms < at(70) ? hot : emergency),
+      { maxPauseMs: 0, cooldownMs: 600000, stepsPerRun: 5_000_000, numRuns: 2 },
+      { onRunComplete },
+    );
+    const states = [];
+    multi.on('paused', () => states.push('paused'));
+    const result = await multi.run(DATA);
+    assert.deepEqual(states, ['paused']);
+    assert.equal(result.aborted, true);
+    assert.match(result.abortReason, /^RUNTIME_GPU_TEMPERATURE_CRITICAL: GPU 0 reached the emergency condition/);
+    onRunComplete.assertCalled(1);
+    const r = onRunComplete.lastCall.args[0];
+    assert.equal(r.failed, true);
+    assert.match(r.failureReason, /^RUNTIME_GPU_TEMPERATURE_CRITICAL/);
+    assert.ok(r.steps > 0);
+    assert.equal(r.gpuMaxTemp, 99);
+    assert.equal(multi.status.state, 'idle');
   });
 
   it('an emergency aborts the session: the run fails with RUNTIME_GPU_TEMPERATURE_CRITICAL, run() resolves aborted', async () => {
     const onRunComplete = createSpy('onRunComplete');
     const onRunStart = createSpy('onRunStart');
-    const emergency = { ...hot, temperatureC: 99 };
-    const multi = newMulti((ms) => (ms < 150 ? cool : emergency), { stepsPerRun: 5_000_000, numRuns: 3 }, { onRunStart, onRunComplete });
+    const multi = newMulti((ms) => (ms < at(15) ? cool : emergency), { stepsPerRun: 5_000_000, numRuns: 3 }, { onRunStart, onRunComplete });
     const result = await multi.run(DATA);
     assert.equal(result.aborted, true);
     assert.match(result.abortReason, /^RUNTIME_GPU_TEMPERATURE_CRITICAL/);
@@ -281,7 +436,8 @@ describe('MultiRunTrainer GPU monitoring', function () {
 
   it('pauseOnOverheat: false only reports hot samples', async () => {
     const paused = createSpy('paused');
-    const multi = newMulti([hot], { pauseOnOverheat: false }, { onRunStart: () => sleep(30) });
+    const onGpuStatus = createSpy('onGpuStatus');
+    const multi = newMulti([hot], { pauseOnOverheat: false }, { onGpuStatus, onRunStart: () => moreSamples(() => onGpuStatus.callCount, 1) });
     multi.on('paused', paused);
     const result = await multi.run(DATA);
     assert.equal(result.totalRuns, 2);
@@ -292,7 +448,7 @@ describe('MultiRunTrainer GPU monitoring', function () {
   it('with no readable GPU (unknown condition) training proceeds normally', async () => {
     // A device that reports nothing: condition 'unknown'.
     const statuses = [];
-    const unknown = await newMulti([{ deviceName: 'no sensors' }], {}, { onGpuStatus: (s) => statuses.push(s), onRunStart: () => sleep(30) }).run(DATA);
+    const unknown = await newMulti([{ deviceName: 'no sensors' }], {}, { onGpuStatus: (s) => statuses.push(s), onRunStart: () => moreSamples(() => statuses.length, 1) }).run(DATA);
     assert.equal(unknown.totalRuns, 2);
     assert.ok(statuses.length > 0 && statuses.every((s) => s.condition === 'unknown'));
     assert.ok(unknown.runs.every((r) => r.gpuMaxTemp === null && r.gpuMaxVramPercent === null));
@@ -318,14 +474,74 @@ describe('MultiRunTrainer GPU monitoring', function () {
     assert.ok(result.runs.every((r) => r.gpuMaxTemp === null));
   });
 
+  it('test_e2e_abort_callback_cleanup: abort mid-session with every hook and event; nothing fires after run() resolves; the next session works', async () => {
+    const dir = tmpDir('cleanup');
+    const tracker = createTracker();
+    let abortAt = { run: 2, step: 5 };
+    const multi = newMulti([cool], { numRuns: 3, stepsPerRun: 300, checkpointDir: dir }, {
+      // 'block': each step waits for its handler, so an abort from onStep lands on the very next step.
+      stepEvents: 'block',
+      onRunStart: (i) => tracker.record('start', i),
+      onStep: (i, step) => {
+        tracker.record('step', [i, step]);
+        if (abortAt && i === abortAt.run && step >= abortAt.step) {
+          abortAt = null;
+          multi.abort('cleanup');
+        }
+      },
+      onRunComplete: (r) => tracker.record('complete', r),
+      onGpuStatus: (s) => tracker.record('gpu', s.temperatureC),
+    });
+    for (const event of ['runStart', 'runComplete', 'step', 'gpuStatus']) multi.on(event, () => tracker.record(`event:${event}`));
+    const result = await multi.run(DATA);
+    const atResolve = tracker.events.length;
+
+    assert.equal(result.aborted, true);
+    assert.equal(result.abortReason, 'cleanup');
+    assert.deepEqual(result.runs.map((r) => [r.runIndex, r.failed]), [[1, false], [2, true]]);
+    const aborted = result.runs[1];
+    assert.equal(aborted.failureReason, 'aborted: cleanup');
+    assert.ok(aborted.steps >= 5 && aborted.steps <= 6, `run 2 stopped within one step of the abort (step ${aborted.steps})`);
+    assert.equal(aborted.checkpointPath, null);
+    // The last hook and the last event of the session are run 2's completion.
+    const hooks = tracker.events.filter((e) => ['start', 'step', 'complete'].includes(e.name));
+    assert.equal(hooks[hooks.length - 1].name, 'complete');
+    assert.equal(hooks[hooks.length - 1].payload, aborted);
+    assert.ok(!tracker.events.some((e) => e.name === 'start' && e.payload === 3), 'no run after the abort');
+    const named = tracker.events.filter((e) => e.name.startsWith('event:run') || e.name === 'event:step');
+    assert.equal(named[named.length - 1].name, 'event:runComplete');
+    assert.ok(tracker.count('gpu') >= 1 && tracker.count('event:gpuStatus') === tracker.count('gpu'));
+
+    // Cleanup: the monitor is stopped, the object idle, the folder consistent.
+    await sleep(20 * CHECK_MS);
+    assert.equal(tracker.events.length, atResolve, 'no hook or event fires after run() resolved');
+    assert.deepEqual(multi.status, { ...multi.status, state: 'idle', gpuPaused: false, completedRuns: 1 });
+    const history = JSON.parse(fs.readFileSync(path.join(dir, 'run_history.json'), 'utf8'));
+    assert.equal(history.nextRunIndex, 2, 'a resume redoes run 2');
+    assert.equal(history.finished, false);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['run-1', 'run_history.json'], 'no run-2 checkpoint, no temporary or staged folder');
+
+    // The same object runs again, every hook working.
+    tracker.reset();
+    abortAt = { run: 1, step: 3 };
+    const again = await multi.run(DATA);
+    assert.equal(again.aborted, true);
+    assert.notEqual(again.runId, result.runId);
+    assert.deepEqual(again.runs.map((r) => [r.runIndex, r.failed]), [[1, true]]);
+    for (const name of ['start', 'step', 'complete', 'gpu', 'event:runStart', 'event:step', 'event:runComplete', 'event:gpuStatus']) {
+      assert.ok(tracker.count(name) >= 1, `${name} fired in the second session`);
+    }
+  });
+
   it('test_e2e_gpu_monitoring_integration: a session with every callback, a pause between runs and GPU maxima', async () => {
     const tracker = createTracker();
-    // Cool at first; hot from 100 ms to 300 ms, while onRunStart(1) holds run 1 open; cool after.
-    const script = (ms) => (ms >= 100 && ms < 300 ? { ...hot, temperatureC: 88 } : cool);
+    // Cool for 10 samples; 20 hot ones, while onRunStart(1) holds run 1 open; cool after.
+    const script = (ms) => (ms >= at(10) && ms < at(30) ? { ...hot, temperatureC: 88 } : cool);
     const multi = newMulti(script, { numRuns: 3, samplesPerRun: 80 }, {
       onRunStart: (i) => {
         tracker.record('start', i);
-        return i === 1 ? sleep(200) : undefined;
+        if (i !== 1) return undefined;
+        return waitFor(() => tracker.events.some((e) => e.name === 'gpu' && e.payload[0] === 88), { timeoutMs: WAIT_MS, message: 'a hot sample' });
       },
       onStep: (i, step) => tracker.record('step', [i, step]),
       onRunComplete: (r) => tracker.record('complete', r),

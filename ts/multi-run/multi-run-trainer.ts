@@ -28,7 +28,7 @@ import { EventEmitter } from 'node:events';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { readCheckpoint } from '../checkpoint';
-import { resolveTrainerOptions, type ResolvedTrainerOptions, type TrainerOptions } from '../config';
+import { resolveTrainOptions, resolveTrainerOptions, type ResolvedTrainerOptions, type StepEventsMode, type TrainerOptions } from '../config';
 import { loadDataFile } from '../csv';
 import { prepareData, toClassLabels, type PreparedData, type TensorData } from '../data';
 import { HandlerGuard, type CallbackErrorInfo } from '../dispatch';
@@ -77,6 +77,14 @@ export interface MultiRunTrainerOptions extends Omit<TrainerOptions, 'learningRa
   /** Every GPU sample of the session's monitor (also while paused). */
   onGpuStatus?: GpuStatusHandler | null;
   gpuMonitor?: GpuMonitorOption | null;
+  /**
+   * How each run delivers its step events, as in Trainer.train(): 'coalesce'
+   * (default; when JavaScript falls behind, the oldest pending step events are
+   * dropped) or 'block' (training waits for the step handlers; nothing dropped).
+   */
+  stepEvents?: StepEventsMode;
+  /** As in Trainer.train(): pending step events ('coalesce', default 1024) or steps training may run ahead of the handlers ('block', default 1). */
+  queueCapacity?: number;
 }
 
 export interface MultiRunOptions {
@@ -167,7 +175,7 @@ export interface MultiRunEvents {
   callbackError: [error: unknown, info: CallbackErrorInfo];
 }
 
-const OWN_KEYS = ['config', 'onRunStart', 'onRunComplete', 'onStep', 'onGpuStatus', 'gpuMonitor'] as const;
+const OWN_KEYS = ['config', 'onRunStart', 'onRunComplete', 'onStep', 'onGpuStatus', 'gpuMonitor', 'stepEvents', 'queueCapacity'] as const;
 const CALLBACK_KEYS = ['onRunStart', 'onRunComplete', 'onStep', 'onGpuStatus'] as const;
 const ACCUMULATOR_DIR = 'accumulator';
 const LATEST_DIR = 'latest';
@@ -219,6 +227,8 @@ export class MultiRunTrainer extends EventEmitter {
   readonly onStep: MultiRunStepHandler | null;
   readonly onGpuStatus: GpuStatusHandler | null;
   readonly gpuMonitor: Readonly<GpuMonitorOption> | null;
+  /** Step event delivery of every run (Trainer.train's stepEvents and queueCapacity). */
+  readonly stepDelivery: Readonly<{ stepEvents: StepEventsMode; queueCapacity: number }>;
 
   private readonly guard: HandlerGuard;
   private active = false;
@@ -255,6 +265,9 @@ export class MultiRunTrainer extends EventEmitter {
     this.onStep = (raw.onStep as MultiRunStepHandler | undefined) ?? null;
     this.onGpuStatus = (raw.onGpuStatus as GpuStatusHandler | undefined) ?? null;
     this.gpuMonitor = resolveGpuMonitorOption(raw.gpuMonitor);
+    // Checked by train()'s own rules (CONFIG_INVALID naming stepEvents / queueCapacity), now rather than at the first run.
+    const delivery = resolveTrainOptions({ stepEvents: raw.stepEvents, queueCapacity: raw.queueCapacity });
+    this.stepDelivery = Object.freeze({ stepEvents: delivery.stepEvents, queueCapacity: delivery.queueCapacity });
 
     const trainerRaw: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(raw)) {
@@ -523,7 +536,7 @@ export class MultiRunTrainer extends EventEmitter {
       const t = trainer;
       const promise = t.train(
         runData,
-        { maxSteps: cfg.stepsPerRun, batchSize: cfg.batchSize, shuffle: true, warmupSteps: cfg.warmupStepsPerRun, gpuSafety: false },
+        { maxSteps: cfg.stepsPerRun, batchSize: cfg.batchSize, shuffle: true, warmupSteps: cfg.warmupStepsPerRun, gpuSafety: false, ...this.stepDelivery },
         { onStep: (step: number, loss: number) => this.forwardStep(cur, t, step, loss) },
       );
       // The native run starts a few microtasks after train() is called; a pause
