@@ -90,7 +90,8 @@ export class ProgressDisplay {
   start(prefix: string, initial: ProgressState): void {
     this.prefix = prefix;
     this.state = { ...initial };
-    this.lastPlainAt = -Infinity;
+    // The one-line-a-second limit spans restarts: many short runs must not
+    // print a burst of lines.
     this.lastPlainStep = -1;
     if (this.kind !== 'bar') return;
     if (!this.multibar) {
@@ -129,10 +130,17 @@ export class ProgressDisplay {
     }
   }
 
-  /** The current bar or line series is done: the bar shows its final state, plain mode prints the final line. */
-  finish(): void {
+  /**
+   * The current bar or line series is done: the bar shows its final state;
+   * plain mode prints the final line unless `finalLine` is false (when the
+   * caller prints its own line for the result).
+   */
+  finish(finalLine = true): void {
     if (!this.state) return;
-    if (this.kind === 'lines' && this.state.step !== this.lastPlainStep) this.writePlain(this.state);
+    if (this.kind === 'lines') {
+      if (finalLine && this.state.step !== this.lastPlainStep) this.writePlain(this.state);
+      this.lastPlainStep = this.state.step;
+    }
     if (this.kind === 'bar') this.bar?.update(Math.min(this.state.step, this.state.total), { text: this.barText(this.state) });
   }
 

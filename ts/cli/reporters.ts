@@ -338,7 +338,8 @@ export class MultiRunReporter {
   }
 
   runComplete(r: RunLine): void {
-    this.progress.finish();
+    // The run's own line below says how it ended; no final progress line.
+    this.progress.finish(false);
     this.out.event('runComplete', withoutHistory(r));
     if (this.out.mode !== 'human') return;
     this.out.log(this.runText(r));
