@@ -55,6 +55,8 @@ export interface ClientInfo {
   sent: number;
   coalesced: number;
   connectedAt: number;
+  /** Why the server is closing this client (e.g. too slow: 1013), or null. */
+  dropReason: string | null;
 }
 
 export class ClientConnection {
@@ -98,6 +100,7 @@ export class ClientConnection {
       sent: this.sent,
       coalesced: this.coalesced,
       connectedAt: this.connectedAt,
+      dropReason: this.dropReason,
     };
   }
 

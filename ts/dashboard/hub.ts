@@ -1217,7 +1217,12 @@ export class EventHub extends EventEmitter implements HubInternals {
    */
   listen(options: ListenOptions = {}): Promise<DashboardServer> {
     if (this.closedFlag) return Promise.reject(new BackpropError('CONFIG_INVALID', 'This event hub is closed; create a new one.', { field: 'hub' }));
-    return listenHub(this, options);
+    // Bad options reject like a failed listen rather than throwing from a promise-returning call.
+    try {
+      return listenHub(this, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** Mounts the dashboard on an existing http.Server under options.path (default '/dashboard'). */

@@ -3,7 +3,7 @@
  * (hub.listen) or routes mounted on an existing http.Server (hub.attach).
  *
  * Routes, under the base path ('' for listen, '/dashboard' by default for attach):
- *   GET /            the page (dashboard/index.html), app.js, style.css
+ *   GET /            the page (dashboard/index.html), its modules (app.js, ...), style.css
  *   GET /vendor/...  uPlot (from node_modules/uplot)
  *   GET /healthz     200 "ok" (no token: for liveness probes)
  *   GET /metrics     Prometheus text (token required unless metricsAuth: false)
@@ -174,11 +174,14 @@ interface StaticFile {
 const STATIC: Record<string, StaticFile> = {
   '/': { file: () => 'index.html', type: 'text/html; charset=utf-8', html: true },
   '/index.html': { file: () => 'index.html', type: 'text/html; charset=utf-8', html: true },
-  '/app.js': { file: () => 'app.js', type: 'text/javascript; charset=utf-8' },
   '/style.css': { file: () => 'style.css', type: 'text/css; charset=utf-8' },
   '/vendor/uPlot.iife.min.js': { file: () => require.resolve('uplot/dist/uPlot.iife.min.js'), type: 'text/javascript; charset=utf-8' },
   '/vendor/uPlot.min.css': { file: () => require.resolve('uplot/dist/uPlot.min.css'), type: 'text/css; charset=utf-8' },
 };
+
+/** The page's ES modules (dashboard/*.js). */
+const PAGE_MODULES = ['app.js', 'connection.js', 'store.js', 'charts.js', 'decimate.js', 'panels.js', 'format.js'];
+for (const name of PAGE_MODULES) STATIC[`/${name}`] = { file: () => name, type: 'text/javascript; charset=utf-8' };
 
 let nextClientId = 1;
 
