@@ -233,6 +233,27 @@ describe('MultiRunTrainer', function () {
       const fits = newMulti({ numRuns: 3, samplesPerRun: 120, validationSamples: 40, stepsPerRun: 2 });
       const result = await fits.run(DATA);
       assert.equal(result.totalRuns, 3);
+      // A validation set that leaves nothing to train on names validationSamples.
+      const error2 = await assertRejectsWith(newMulti({ validationSamples: 400 }).run(DATA), 'CONFIG_INVALID', 'validationSamples');
+      assert.match(error2.message, /Lower samplesPerRun .*, numRuns or validationSamples, or pass more data/);
+    });
+
+    it('stepEvents and queueCapacity are checked like train() options and reach every run', async () => {
+      assertConfigInvalid(() => newMulti({}, { stepEvents: 'drop' }), 'stepEvents');
+      assertConfigInvalid(() => newMulti({}, { queueCapacity: 0 }), 'queueCapacity');
+      assert.deepEqual({ ...newMulti().stepDelivery }, { stepEvents: 'coalesce', queueCapacity: 1024 });
+      // 'block' with a capacity of 1: the native thread is never more than one step ahead of onStep.
+      let ahead = 0;
+      const multi = newMulti({ numRuns: 2, stepsPerRun: 200 }, {
+        stepEvents: 'block',
+        onStep: (i, step) => {
+          ahead = Math.max(ahead, multi.status.step - step);
+        },
+      });
+      assert.deepEqual({ ...multi.stepDelivery }, { stepEvents: 'block', queueCapacity: 1 });
+      const result = await multi.run(DATA);
+      assert.equal(result.totalSteps, 400);
+      assert.ok(ahead <= 1, `training ran ${ahead} steps ahead of onStep`);
     });
 
     it('rejects bad run() options and bad data with the usual errors', async () => {
@@ -838,19 +859,29 @@ describe('MultiRunTrainer', function () {
     });
 
     it('abort() from inside onStep, onRunStart or onRunComplete', async () => {
-      // onStep: the run in progress (a long one) ends failed.
-      const fromStep = newMulti({ stepsPerRun: 2_000_000, numRuns: 3 }, {
-        onStep: (i, step) => {
-          if (step === 5) fromStep.abort('from onStep');
-        },
-      });
-      const r1 = await fromStep.run(DATA);
-      assert.equal(r1.aborted, true);
-      assert.equal(r1.abortReason, 'from onStep');
-      assert.equal(r1.runs.length, 1);
-      assert.equal(r1.runs[0].failed, true);
-      assert.equal(r1.runs[0].failureReason, 'aborted: from onStep');
-      assert.ok(r1.runs[0].steps >= 5 && r1.runs[0].steps < 2_000_000);
+      // onStep: the run in progress (a long one) ends failed, within one step of the abort.
+      // With stepEvents 'block' the native thread waits for each onStep, so "within one step" is exact;
+      // with 'coalesce' (the default) it may have run ahead, and an event may have been dropped, hence >=.
+      for (const stepEvents of ['block', 'coalesce']) {
+        let reached = null;
+        const fromStep = newMulti({ stepsPerRun: 2_000_000, numRuns: 3 }, {
+          stepEvents,
+          onStep: (i, step) => {
+            if (reached === null && step >= 5) {
+              reached = step;
+              fromStep.abort('from onStep');
+            }
+          },
+        });
+        const r1 = await fromStep.run(DATA);
+        assert.equal(r1.aborted, true);
+        assert.equal(r1.abortReason, 'from onStep');
+        assert.equal(r1.runs.length, 1);
+        assert.equal(r1.runs[0].failed, true);
+        assert.equal(r1.runs[0].failureReason, 'aborted: from onStep');
+        assert.ok(r1.runs[0].steps >= reached && r1.runs[0].steps < 2_000_000, `${stepEvents}: stopped at ${r1.runs[0].steps}`);
+        if (stepEvents === 'block') assert.ok(r1.runs[0].steps <= reached + 1, `block: abort at step ${reached}, stopped at ${r1.runs[0].steps}`);
+      }
 
       // onRunStart: the run reports at once, failed, with no steps.
       const steps = createSpy('onStep');
@@ -1069,11 +1100,12 @@ describe('MultiRunTrainer', function () {
     }
 
     it('resume after an abort in the middle of a run redoes that run from its start', async () => {
-      // Long enough runs (~0.1 s each) that the abort at step 7 lands inside run 2.
-      const config = { numRuns: 3, samplesPerRun: 80, stepsPerRun: 20000 };
+      const config = { numRuns: 3, samplesPerRun: 80, stepsPerRun: 200 };
       const full = await newMulti(config).run(DATA);
       const dir = tmpDir('resume-mid');
+      // 'block': training waits for each onStep, so the abort at step 7 lands inside run 2 however slow the machine.
       const interrupted = newMulti({ ...config, checkpointDir: dir }, {
+        stepEvents: 'block',
         onStep: (i, step) => {
           if (i === 2 && step === 7) interrupted.abort('mid-run');
         },
@@ -1081,6 +1113,7 @@ describe('MultiRunTrainer', function () {
       const partial = await interrupted.run(DATA);
       assert.equal(partial.runs.length, 2);
       assert.equal(partial.runs[1].failed, true);
+      assert.ok(partial.runs[1].steps <= 8, `run 2 stopped at step ${partial.runs[1].steps}`);
       const resumed = await newMulti({ ...config, checkpointDir: dir }).run(DATA, { resume: true });
       assert.deepEqual(resumed.runs.map((r) => [r.runIndex, r.failed]), [[1, false], [2, false], [3, false]]);
       assert.deepEqual(resumed.aggregateLossHistory, full.aggregateLossHistory);
@@ -1096,7 +1129,56 @@ describe('MultiRunTrainer', function () {
       assert.equal(again.runId, done.runId);
       assert.deepEqual(again.aggregateLossHistory, done.aggregateLossHistory);
       assert.equal(again.finalCheckpointPath, done.finalCheckpointPath);
+
+      // Also when every run checkpoint was pruned at the end (nothing kept): nothing is read, nothing trained.
+      const bare = tmpDir('resume-done-pruned');
+      const prunedConfig = { numRuns: 2, checkpointDir: bare, checkpointKeepBestN: 0, checkpointKeepFinal: false, checkpointMaxTotal: 1 };
+      const first = await newMulti(prunedConfig).run(DATA);
+      assert.deepEqual(runFolders(bare), []);
+      assert.equal(first.finalCheckpointPath, null);
+      const resumedBare = await newMulti(prunedConfig, { onRunStart }).run(DATA, { resume: true });
+      onRunStart.assertCalled(0);
+      assert.equal(resumedBare.runId, first.runId);
+      assert.equal(resumedBare.finalCheckpointPath, null);
+      assert.deepEqual(resumedBare.runs.map((r) => r.pruned), [true, true]);
     });
+
+    for (const variant of [
+      { name: "'average'", config: { mergeMode: 'average' } },
+      { name: "'simple' keeping a single checkpoint", config: { checkpointKeepBestN: 0, checkpointKeepFinal: false, checkpointMaxTotal: 1 } },
+      { name: "'simple' without run checkpoints", config: { saveEveryRun: false } },
+    ]) {
+      it(`a session stopped at its state write resumes with the same outcome: nothing is overwritten or pruned before the commit (${variant.name})`, async () => {
+        const config = { numRuns: 3, ...variant.config };
+        const full = await newMulti(config).run(DATA);
+        const dir = tmpDir('commit');
+        const file = path.join(dir, 'run_history.json');
+        const failing = newMulti({ ...config, checkpointDir: dir }, {
+          onRunComplete: (r) => {
+            if (r.runIndex !== 1) return;
+            // run_history.json becomes a folder: run 2 trains and writes its checkpoints, then its state write fails,
+            // as if the process had died at that moment. The state after run 1 is kept aside and put back below.
+            fs.renameSync(file, `${file}.saved`);
+            fs.mkdirSync(file);
+          },
+        });
+        const error = await assertRejectsWith(failing.run(DATA), 'RUNTIME_FAILED');
+        assert.match(error.message, /run_history\.json/);
+        assert.deepEqual(error.result.runs.map((r) => [r.runIndex, r.failed]), [[1, false], [2, true]]);
+        fs.rmdirSync(file);
+        fs.renameSync(`${file}.saved`, file);
+
+        const starts = createSpy('onRunStart');
+        const resumed = await newMulti({ ...config, checkpointDir: dir }, { onRunStart: starts }).run(DATA, { resume: true });
+        assert.deepEqual(starts.calls.map((c) => c.args[0]), [2, 3]);
+        assert.deepEqual(resumed.aggregateLossHistory, full.aggregateLossHistory, 'the same loss history');
+        assert.deepEqual(resumed.runs.map((r) => r.validationLoss), full.runs.map((r) => r.validationLoss));
+        if (full.finalCheckpointPath !== null) {
+          assert.deepEqual((await readCheckpoint(resumed.finalCheckpointPath)).params, (await readCheckpoint(full.finalCheckpointPath)).params, 'the same final weights');
+        }
+        assert.deepEqual(fs.readdirSync(dir).filter((n) => n.includes('.staged') || n.includes('.tmp')), [], 'no staged or temporary folder left');
+      });
+    }
 
     it('refuses to resume a different session or a missing one', async () => {
       const dir = tmpDir('resume-bad');

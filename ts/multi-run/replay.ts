@@ -109,7 +109,10 @@ export function planData(rows: number, options: PlanOptions, seed: number): Data
       'CONFIG_INVALID',
       `The session needs numRuns x samplesPerRun + validationSamples = ${numRuns} x ${samplesPerRun} + ${validationSamples} = ${needed} rows, ` +
         `but the data has ${rows}. Lower samplesPerRun (at most ${Math.floor(Math.max(0, rows - validationSamples) / numRuns)} here), numRuns or validationSamples, or pass more data.`,
-      { field: 'samplesPerRun', value: samplesPerRun, needed, rows },
+      // validationSamples alone leaving nothing to train on is that field's fault; otherwise the chunks ask too much.
+      validationSamples >= rows
+        ? { field: 'validationSamples', value: validationSamples, needed, rows }
+        : { field: 'samplesPerRun', value: samplesPerRun, needed, rows },
     );
   }
   const all = new Int32Array(rows);
