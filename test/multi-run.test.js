@@ -760,6 +760,25 @@ describe('MultiRunTrainer', function () {
       const simple = await newMulti({ numRuns: 3 }).run(DATA);
       assert.deepEqual(simple.runs[0].lossHistory, result.runs[0].lossHistory, 'run 1 is the same in both modes');
       assert.notDeepEqual(simple.runs[2].lossHistory, result.runs[2].lossHistory);
+
+      // Exactly: the running mean in float32, avg_k = avg_(k-1) + (w_k - avg_(k-1)) / k, and run 3 trains from avg_2.
+      const [w1, w2, w3] = runs.map((r) => r.params);
+      const avg2 = Float32Array.from(w1, (v, j) => v + (w2[j] - v) / 2);
+      const avg3 = Float32Array.from(avg2, (v, j) => v + (w3[j] - v) / 3);
+      assert.deepEqual(average, avg3, 'the accumulator is the running mean of the three runs');
+      const c = multi.config;
+      const chunk = [...planData(DATA.rows, c, 7).chunks[2]];
+      const x = new Float32Array(chunk.length * 2);
+      const y = new Int32Array(chunk.length);
+      chunk.forEach((r, i) => {
+        x.set(DATA.x.subarray(2 * r, 2 * r + 2), 2 * i);
+        y[i] = DATA.y[r];
+      });
+      const trainer = new Trainer({ model: MODEL, seed: runSeed(7, 3), threads: 1, learningRate: learningRateForRun(c, 3) });
+      trainer.setParameters(avg2);
+      const run3 = await trainer.train({ x, y }, { maxSteps: c.stepsPerRun, batchSize: c.batchSize, warmupSteps: c.warmupStepsPerRun });
+      assert.deepEqual(run3.lossHistory, result.runs[2].lossHistory, "run 3 started from the mean of runs 1 and 2's weights");
+      assert.deepEqual(trainer.getParameters(), w3);
     });
   });
 
@@ -805,6 +824,32 @@ describe('MultiRunTrainer', function () {
       assert.equal(result.finalCheckpointPath, path.join(dir, 'run-5'));
       const history = readHistory(dir);
       assert.deepEqual(history.runs.map((r) => r.pruned), result.runs.map((r) => r.pruned));
+    });
+
+    it('the checkpoint the next run resumes from is kept even when the rules would prune it; a resume from it matches the uninterrupted session', async () => {
+      // Rules alone would keep only the best run: the latest run survives anyway while the session can continue.
+      const config = { numRuns: 4, samplesPerRun: 80, checkpointKeepBestN: 1, checkpointKeepFinal: false, checkpointMaxTotal: 1 };
+      const dir = tmpDir('prune-protected');
+      const folders = [];
+      const full = await newMulti({ ...config, checkpointDir: dir }, {
+        onRunComplete: (r) => folders.push([r.runIndex, runFolders(dir)]),
+      }).run(DATA);
+      assert.deepEqual(folders.slice(0, 3), [[1, [1]], [2, [2]], [3, [3]]], 'after run i < numRuns only run-i is left: the next run starts from it');
+      // Once finished nothing resumes: the best run is kept, the rules apply in full.
+      const best = [...full.runs].sort((a, b) => a.validationLoss - b.validationLoss)[0].runIndex;
+      assert.deepEqual(runFolders(dir), [best]);
+      assert.deepEqual(folders[3], [4, [best]]);
+      assert.deepEqual(full.runs.map((r) => r.pruned), full.runs.map((r) => r.runIndex !== best));
+      assert.equal(full.finalCheckpointPath, best === 4 ? path.join(dir, 'run-4') : null);
+
+      // Interrupted after run 2: only run-2 is on disk, and the resumed session ends exactly like the full one.
+      const cut = tmpDir('prune-protected-resume');
+      const interrupted = newMulti({ ...config, checkpointDir: cut }, { onRunComplete: (r) => r.runIndex === 2 && interrupted.abort('pause here') });
+      await interrupted.run(DATA);
+      assert.deepEqual(runFolders(cut), [2]);
+      const resumed = await newMulti({ ...config, checkpointDir: cut }).run(DATA, { resume: true });
+      assert.deepEqual(resumed.aggregateLossHistory, full.aggregateLossHistory);
+      assert.deepEqual(runFolders(cut), [best]);
     });
 
     it("without checkpointKeepFinal the final checkpoint may go; 'average' keeps its accumulator apart", async () => {
