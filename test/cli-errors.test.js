@@ -169,6 +169,20 @@ describe('backprop: bad input (child process)', function () {
       assert.equal(fs.existsSync(out), false);
     });
 
+    it('an --output or --checkpoint-dir that cannot be a folder fails before training, creating nothing', async () => {
+      const dir = tempDir();
+      const file = path.join(dir, 'a-file');
+      fs.writeFileSync(file, 'not a folder\n');
+      const asFolder = await runCli(['train', '--demo', 'blobs', '--output', file]);
+      assertFailure(asFolder, 'CONFIG_INVALID');
+      assert.match(asFolder.stderr, /--output \S+a-file: is a file, not a folder\. Pass a folder path/);
+      assert.doesNotMatch(asFolder.stderr, /^step /m, 'no training happened');
+      const below = await runCli(['multi-run', '--demo', 'blobs', '--checkpoint-dir', path.join(file, 'session')]);
+      assertFailure(below, 'CONFIG_INVALID');
+      assert.match(below.stderr, /--checkpoint-dir \S+: cannot be created because \S+a-file is a file, not a folder/);
+      assert.deepEqual(listTree(dir), ['a-file']);
+    });
+
     it('a failed predict leaves an existing --output file as it was, with no temporary files beside it', async () => {
       const dir = tempDir();
       const target = path.join(dir, 'predictions.csv');

@@ -4,7 +4,7 @@
  * never leaves half a file behind.
  */
 import { randomBytes } from 'node:crypto';
-import { promises as fsp, rmSync } from 'node:fs';
+import { constants as fsConstants, promises as fsp, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { BackpropError } from '../errors';
 
@@ -45,6 +45,39 @@ export async function resolveCheckpoint(target: string): Promise<string> {
       `Pass a checkpoint folder such as out/checkpoint-100, or the --output folder of a training run.`,
     { path: target },
   );
+}
+
+/**
+ * Fails before any work when `dir` cannot become an output folder: it is a
+ * file, or its nearest existing ancestor is a file or not writable. Creates
+ * nothing, so a run that fails later leaves no empty folder behind.
+ */
+export async function checkOutputFolder(dir: string, flag: string): Promise<void> {
+  const target = path.resolve(dir);
+  const fail = (why: string): never => {
+    throw new BackpropError('CONFIG_INVALID', `${flag} ${dir}: ${why}`, { field: flag, value: dir });
+  };
+  for (let probe = target; ; probe = path.dirname(probe)) {
+    let isDirectory: boolean;
+    try {
+      isDirectory = (await fsp.stat(probe)).isDirectory();
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if ((code === 'ENOENT' || code === 'ENOTDIR') && path.dirname(probe) !== probe) continue;
+      return fail(`cannot check ${probe} (${(error as Error).message}). Pick another folder.`);
+    }
+    if (!isDirectory) {
+      return fail(probe === target
+        ? 'is a file, not a folder. Pass a folder path (it is created if missing).'
+        : `cannot be created because ${probe} is a file, not a folder. Pick another path.`);
+    }
+    try {
+      await fsp.access(probe, fsConstants.W_OK);
+    } catch {
+      fail(`${probe === target ? 'the folder' : `its parent ${probe}`} is not writable. Pick a folder you can write to.`);
+    }
+    return;
+  }
 }
 
 /** Temporary files being written; removed if the process exits mid-write (e.g. a second Ctrl-C). */

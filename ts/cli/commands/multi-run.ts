@@ -8,6 +8,7 @@ import { learningRateForRun, MultiRunTrainer, type MultiRunResult, type RunResul
 import type { CallbackErrorInfo } from '../../dispatch';
 import { action } from '../command';
 import { loadTrainingData } from '../data';
+import { checkOutputFolder } from '../files';
 import { EXIT_OK } from '../errors';
 import { integer, number, UsageError } from '../options';
 import type { Output } from '../output';
@@ -86,6 +87,7 @@ export function registerMultiRun(program: Command): void {
 async function multiRun(out: Output, file: string | undefined, o: MultiRunFlags): Promise<number> {
   checkDataFlags(file, o, 'multi-run');
   if (o.earlyStopping && !o.validate) throw new UsageError('--early-stopping needs validation; leave out --no-validate.');
+  await checkOutputFolder(o.checkpointDir, '--checkpoint-dir');
   const data = await loadTrainingData({ file, demo: o.demo, samples: o.samples, seed: o.seed, label: o.label, task: o.task, classes: o.classes, outputs: o.outputs });
 
   const validationSamples = o.validate ? o.validationSamples : 0;

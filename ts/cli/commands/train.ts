@@ -13,7 +13,7 @@ import type { TrainingRun } from '../../run';
 import { action, given } from '../command';
 import { loadTrainingData, type CliData } from '../data';
 import { EXIT_OK } from '../errors';
-import { resolveCheckpoint } from '../files';
+import { checkOutputFolder, resolveCheckpoint } from '../files';
 import { integer, number, saveEvery, UsageError } from '../options';
 import type { Output } from '../output';
 import { TrainReporter, type TrainStartInfo } from '../reporters';
@@ -90,6 +90,7 @@ function checkFlags(file: string | undefined, o: TrainFlags, command: Command): 
 
 async function train(out: Output, file: string | undefined, o: TrainFlags, command: Command): Promise<number> {
   checkFlags(file, o, command);
+  if (o.output) await checkOutputFolder(o.output, '--output');
   const resume = o.resume ? await loadResume(o.resume) : null;
   const run = resume?.run ?? null;
   const ckptModel = resume?.config.model ?? null;
