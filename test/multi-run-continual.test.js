@@ -5,9 +5,16 @@
 // keep it. Measured on held-out rows of the first chunk's classes with the
 // session's final model (its finalCheckpointPath, loaded with Trainer.load).
 //
-// Observed (seed 15, threads 1 and 2 alike): earlier-chunk accuracy
-// plain 0.055, simple + replay 0.5 'recent' 0.920, average 0.945;
-// new-chunk accuracy plain 1.000, replay 1.000, average 0.270.
+// One dataset decides little: how well the first chunk survives depends on
+// where the blobs happen to lie (overlapping classes) and on the initial
+// weights. So the check runs ten datasets (blob seeds 1 to 10) and bounds the
+// mean. Observed means (threads 1), earlier-chunk / new-chunk / all classes:
+//   plain            0.098 / 0.995 / 0.546  (per dataset 0 to 0.5)
+//   simple + replay  0.851 / 0.966 / 0.909  (per dataset 0.48 to 1)
+//   average          0.753 / 0.846 / 0.799  (per dataset 0.005 to 1)
+// The bound, 0.6, sits 0.15 below the lower of the two retaining means and
+// 0.5 above plain training's; no single dataset is bounded, since single
+// datasets range that widely.
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -17,8 +24,9 @@ const dist = process.env.BP_DIST || path.join(__dirname, '..', 'dist');
 const { Trainer, datasets } = require(dist);
 const { MultiRunTrainer } = require(path.join(dist, 'multi-run'));
 
-/** The bound: earlier-chunk accuracy that replay or averaging keeps and plain sequential training misses. */
-const RETENTION_BOUND = 0.75;
+/** The bound on the mean earlier-chunk accuracy: replay and averaging keep it, plain sequential training misses it. */
+const RETENTION_BOUND = 0.6;
+const DATASET_SEEDS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
 const FEATURES = 2;
 const PER_CLASS_TRAIN = 100;
 
@@ -27,8 +35,8 @@ const PER_CLASS_TRAIN = 100;
  * interleaved (200 rows), chunk 2 = classes 2 and 3 (200 rows), in that order.
  * The other 100 points per class are held out for testing.
  */
-function classIncremental() {
-  const ds = datasets.blobs({ samples: 800, classes: 4, seed: 15, spread: 1.0 });
+function classIncremental(seed) {
+  const ds = datasets.blobs({ samples: 800, classes: 4, seed, spread: 1.0 });
   const byClass = [[], [], [], []];
   for (let i = 0; i < ds.rows; i++) byClass[ds.y[i]].push(i);
   const train = { x: [], y: [] };
@@ -57,15 +65,12 @@ function onlyClasses(data, classes) {
 }
 
 describe('MultiRunTrainer continual learning', function () {
-  this.timeout(60000);
+  // Thirty short sessions, each writing checkpoints: allow for a slow, shared disk.
+  this.timeout(240000);
   const dirs = [];
   after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
-  const { train, test } = classIncremental();
-  const earlier = onlyClasses(test, [0, 1]);
-  const later = onlyClasses(test, [2, 3]);
-
-  async function session(mergeMode, replayFraction) {
+  async function session(train, mergeMode, replayFraction) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bp-multirun-continual-'));
     dirs.push(dir);
     const multi = new MultiRunTrainer({
@@ -92,24 +97,39 @@ describe('MultiRunTrainer continual learning', function () {
     });
     const result = await multi.run(train);
     assert.equal(result.totalRuns, 2);
-    const model = await Trainer.load(result.finalCheckpointPath, { threads: 1 });
-    return { earlier: model.evaluate(earlier).accuracy, later: model.evaluate(later).accuracy };
+    return Trainer.load(result.finalCheckpointPath, { threads: 1 });
   }
 
-  it(`'average' mode and 'simple' with replay keep earlier-chunk accuracy >= ${RETENTION_BOUND}; plain sequential training does not`, async () => {
-    const plain = await session('simple', 0);
-    const replay = await session('simple', 0.5);
-    const average = await session('average', 0);
-    const numbers = `plain ${plain.earlier.toFixed(3)}/${plain.later.toFixed(3)}, replay ${replay.earlier.toFixed(3)}/${replay.later.toFixed(3)}, average ${average.earlier.toFixed(3)}/${average.later.toFixed(3)} (earlier/new chunk)`;
-    if (process.env.BP_VERBOSE) console.log(`      ${numbers}`);
+  const mean = (values) => values.reduce((a, b) => a + b, 0) / values.length;
 
-    // Plain sequential training learned the new chunk and forgot the old one.
-    assert.ok(plain.later >= 0.9, `plain training learned the new classes: ${numbers}`);
-    assert.ok(plain.earlier < RETENTION_BOUND, `plain training forgets: ${numbers}`);
+  it(`'average' mode and 'simple' with replay keep a mean earlier-chunk accuracy >= ${RETENTION_BOUND}; plain sequential training does not`, async () => {
+    const modes = { plain: ['simple', 0], replay: ['simple', 0.5], average: ['average', 0] };
+    const scores = { plain: [], replay: [], average: [] };
+    for (const seed of DATASET_SEEDS) {
+      const { train, test } = classIncremental(seed);
+      const earlier = onlyClasses(test, [0, 1]);
+      const later = onlyClasses(test, [2, 3]);
+      for (const [name, [mergeMode, replayFraction]] of Object.entries(modes)) {
+        const model = await session(train, mergeMode, replayFraction);
+        scores[name].push({ earlier: model.evaluate(earlier).accuracy, later: model.evaluate(later).accuracy, all: model.evaluate(test).accuracy });
+      }
+    }
+    const summary = {};
+    for (const [name, list] of Object.entries(scores)) {
+      summary[name] = { earlier: mean(list.map((s) => s.earlier)), later: mean(list.map((s) => s.later)), all: mean(list.map((s) => s.all)) };
+    }
+    const numbers = Object.entries(summary)
+      .map(([name, m]) => `${name} ${m.earlier.toFixed(3)}/${m.later.toFixed(3)}/${m.all.toFixed(3)}`)
+      .join(', ');
+    if (process.env.BP_VERBOSE) console.log(`      mean accuracy earlier/new/all: ${numbers}`);
+
+    // Plain sequential training learned the new classes and forgot the old ones.
+    assert.ok(summary.plain.later >= 0.9, `plain training learned the new classes: ${numbers}`);
+    assert.ok(summary.plain.earlier < RETENTION_BOUND, `plain training forgets: ${numbers}`);
     // Replay and averaging keep the first chunk.
-    assert.ok(replay.earlier >= RETENTION_BOUND, `replay keeps the first chunk: ${numbers}`);
-    assert.ok(average.earlier >= RETENTION_BOUND, `averaging keeps the first chunk: ${numbers}`);
+    assert.ok(summary.replay.earlier >= RETENTION_BOUND, `replay keeps the first chunk: ${numbers}`);
+    assert.ok(summary.average.earlier >= RETENTION_BOUND, `averaging keeps the first chunk: ${numbers}`);
     // Replay does so without giving up the new chunk.
-    assert.ok(replay.later >= 0.9, `replay still learns the new classes: ${numbers}`);
+    assert.ok(summary.replay.later >= 0.9, `replay still learns the new classes: ${numbers}`);
   });
 });
