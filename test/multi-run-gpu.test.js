@@ -316,6 +316,25 @@ describe('MultiRunTrainer GPU monitoring', function () {
     assert.equal(midRun.status.state, 'idle');
   });
 
+  it('abort() from inside onGpuStatus stops the run in progress; onRunComplete reports it', async () => {
+    const onRunComplete = createSpy('onRunComplete');
+    const multi = newMulti([cool], { stepsPerRun: 5_000_000, numRuns: 3 }, {
+      onRunComplete,
+      onGpuStatus: () => {
+        if (multi.status.runIndex === 1 && multi.status.step > 0) multi.abort('from onGpuStatus');
+      },
+    });
+    const result = await multi.run(DATA);
+    assert.equal(result.aborted, true);
+    assert.equal(result.abortReason, 'from onGpuStatus');
+    onRunComplete.assertCalled(1);
+    const r = onRunComplete.lastCall.args[0];
+    assert.equal(r.runIndex, 1);
+    assert.equal(r.failed, true);
+    assert.equal(r.failureReason, 'aborted: from onGpuStatus');
+    assert.ok(r.steps > 0 && r.steps < 5_000_000);
+  });
+
   it('cooldownMs is the interval between re-checks while paused', async () => {
     // 5 hot samples, then cool: the GPU is cool long before the first re-check, cooldownMs after the pause began.
     const cooldownMs = 400;
