@@ -18,7 +18,7 @@ describe('backprop multi-run (child process)', function () {
   this.timeout(120000);
   after(removeTempDirs);
 
-  it('prints a line per run as it completes (steps, loss, validation, duration, checkpoint, kept) and a summary', async () => {
+  it('prints a line per run from onRunComplete (steps, loss, validation, duration, checkpoint, kept) and a summary', async () => {
     const dir = path.join(tempDir(), 'session');
     const r = await runCli(['multi-run', ...SESSION, '--runs', '3', '--checkpoint-dir', dir]);
     assert.equal(r.code, 0, r.stderr);

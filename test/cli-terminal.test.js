@@ -29,7 +29,7 @@ describe('backprop in a terminal (pseudo-terminal)', function () {
   // Enough steps to take a good fraction of a second, so the bar is redrawn several times.
   const TRAIN = ['train', '--demo', 'spirals', '--samples', '1000', '--hidden', '32', '--epochs', '300'];
 
-  it('train draws a live bar (step/total, epoch, loss, lr, samples/s, ETA) at a bounded rate, then the summary', async () => {
+  it('train draws a live bar from onStep (step/total, epoch, loss, lr, samples/s, ETA) at a bounded rate, then the summary', async () => {
     const started = process.hrtime.bigint();
     const r = await runInTerminal(TRAIN);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
