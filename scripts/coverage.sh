@@ -18,7 +18,7 @@ export BACKPROP_NATIVE_PATH="$PWD/build-cov/Release/backpropagate.node"
 status=0
 # The packaging test repacks the normal binary and the engine test is run directly below.
 mapfile -t files < <(ls test/*.test.js | grep -v -e pack.test.js -e native-engine.test.js)
-npx c8 --include 'ts/**' --include 'dist/**' --exclude '**/*.d.ts' --reporter text-summary --reporter text --reporter lcov \
+npx c8 --all --src dist --include 'ts/**' --include 'dist/**' --exclude '**/*.d.ts' --reporter text-summary --reporter text --reporter lcov \
   --report-dir coverage/ts --check-coverage --lines 90 \
   npx mocha --no-config --timeout 180000 "${files[@]}" || status=$?
 ./build-cov-native/bp_engine_tests >/dev/null || status=$?

@@ -1,15 +1,21 @@
-// Runs every TEST registered by the *_test.cpp files; an optional argument
-// filters tests by substring. Prints "N passed, N failed" as its last line.
+// Runs every TEST registered by the *_test.cpp files; optional arguments
+// filter tests by substring (a test runs when its name contains any of them).
+// Prints "N passed, N failed" as its last line.
 #include <cstring>
 #include <exception>
 
 #include "testing.hpp"
 
 int main(int argc, char** argv) {
-  const char* filter = argc > 1 ? argv[1] : nullptr;
+  auto selected = [&](const char* name) {
+    if (argc < 2) return true;
+    for (int i = 1; i < argc; ++i)
+      if (std::strstr(name, argv[i])) return true;
+    return false;
+  };
   int passed = 0, failed = 0;
   for (auto& t : bptest::registry()) {
-    if (filter && !std::strstr(t.name, filter)) continue;
+    if (!selected(t.name)) continue;
     try {
       t.fn();
       ++passed;

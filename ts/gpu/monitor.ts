@@ -130,6 +130,16 @@ export class GPUMonitor extends EventEmitter {
   /** Starts sampling (the first sample at once). Safe to call when running. */
   start(): this {
     if (!this.stopped) return this;
+    const handle = this.nativeHandle();
+    this.stopped = false;
+    handle.start((samples) => {
+      if (!this.stopped) this.dispatch(samples);
+    });
+    return this;
+  }
+
+  /** The native monitor, created on first use (not started). */
+  private nativeHandle(): GpuMonitorHandle {
     if (!this.handle) {
       const scripted = this.source.kind === 'scripted';
       this.handle = callNative(
@@ -145,11 +155,7 @@ export class GPUMonitor extends EventEmitter {
           }),
       );
     }
-    this.stopped = false;
-    this.handle.start((samples) => {
-      if (!this.stopped) this.dispatch(samples);
-    });
-    return this;
+    return this.handle;
   }
 
   /**
@@ -187,8 +193,7 @@ export class GPUMonitor extends EventEmitter {
 
   /** @internal Lets the trainer's safety guard act on samples natively. */
   attachTrainer(session: TrainingSession, deviceIndex: number, policy: NativeGpuGuardPolicy): number {
-    if (!this.handle) this.start();
-    return (this.handle as GpuMonitorHandle).attachTrainer(session, deviceIndex, policy);
+    return this.nativeHandle().attachTrainer(session, deviceIndex, policy);
   }
 
   /** @internal */

@@ -37,7 +37,8 @@ function observer(trainer: Trainer, options: ResolvedTrainOptions): RunObserver 
   monitor.on('readError', (event) => trainer.emit('gpuReadError', event));
   return {
     onRunStart(_trainer, session) {
-      monitor.start();
+      // Attached before the monitor starts, so the guard sees the first
+      // sample (start() always takes one at once), however short the run.
       guardId = monitor.attachTrainer(session, safety.deviceIndex, {
         pauseOnCritical: safety.config.pauseOnCritical,
         abortOnEmergency: safety.config.abortOnEmergency,
@@ -45,10 +46,13 @@ function observer(trainer: Trainer, options: ResolvedTrainOptions): RunObserver 
         maxCooldownAttempts: safety.config.maxCooldownAttempts,
         resumeBelowTempC: safety.config.tempWarning,
       });
+      monitor.start();
     },
     onRunEnd() {
-      const stats = guardId === null ? null : monitor.detachTrainer(guardId);
+      // Stop (joins the sampling thread) before detaching: every sample taken
+      // during the run has then reached the guard's statistics.
       void monitor.stop();
+      const stats = guardId === null ? null : monitor.detachTrainer(guardId);
       return { gpuMaxTemp: stats?.maxTempC ?? null, gpuMaxVramPercent: stats?.maxVramPercent ?? null };
     },
   };
