@@ -111,10 +111,10 @@ describe('backprop: bad input (child process)', function () {
       assert.match(r.stderr, /use an earlier checkpoint, or retrain/);
     });
 
-    it('a GPU device this build cannot use: DEVICE_UNAVAILABLE pointing at --device auto', async () => {
-      const r = await runCli(['train', '--demo', 'blobs', '--device', 'cuda:0', '--hidden', '8']);
-      if (r.code === 0) return; // a build with a usable GPU trains there instead
+    it('a GPU device that is not there: DEVICE_UNAVAILABLE pointing at --device auto', async () => {
+      const r = await runCli(['train', '--demo', 'blobs', '--device', 'cuda:999', '--hidden', '8']);
       assertFailure(r, 'DEVICE_UNAVAILABLE');
+      assert.match(r.stderr, /device 'cuda:999' is not available/);
       assert.match(r.stderr, /--device auto falls back to the CPU/);
     });
   });
