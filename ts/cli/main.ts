@@ -13,6 +13,7 @@ import { registerGpu } from './commands/gpu';
 import { registerInspect } from './commands/inspect';
 import { registerMultiRun } from './commands/multi-run';
 import { registerPredict } from './commands/predict';
+import { registerServe } from './commands/serve';
 import { registerTrain } from './commands/train';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './errors';
 import { installSignalHandlers } from './signals';
@@ -34,6 +35,7 @@ Examples:
   $ backprop evaluate runs/model test.csv
   $ backprop predict runs/model new.csv --output predictions.csv
   $ backprop gpu --watch
+  $ backprop serve --demo
 
 Run \`backprop <command> --help\` for a command's options and examples.
 Exit codes: 0 ok, 1 failed (the error code says why), 2 usage error, 130 interrupted (Ctrl-C).
@@ -61,6 +63,7 @@ export function buildProgram(): Command {
   registerInspect(program);
   registerEvaluate(program);
   registerPredict(program);
+  registerServe(program);
   return program;
 }
 

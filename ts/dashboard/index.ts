@@ -26,7 +26,7 @@ export {
   type ClientErrorCode,
   type ClientMessage,
 } from './protocol';
-// (dashboard CLI entry: ts/dashboard/cli.ts, pending)
+export { startDashboardCli, demoGpuReading, type DashboardCliOptions, type DashboardCliHandle, type DemoOptions } from './cli';
 
 export interface AttachDashboardOptions extends ListenOptions, EventHubOptions {
   /** The watched object's label (default 'trainer-1' / 'multi-run-1'). */

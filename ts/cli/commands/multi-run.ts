@@ -15,9 +15,10 @@ import type { Output } from '../output';
 import { MultiRunReporter } from '../reporters';
 import { SCENARIOS } from '../scenarios';
 import { exitCodeFor, onInterrupt } from '../signals';
+import { addDashboardOptions, openRunDashboard, type RunDashboardFlags } from './serve';
 import { addDataOptions, addGpuOptions, addModelOptions, checkDataFlags, type DataFlags, type GpuFlags, type ModelFlags } from './shared';
 
-interface MultiRunFlags extends DataFlags, ModelFlags, GpuFlags {
+interface MultiRunFlags extends DataFlags, ModelFlags, GpuFlags, RunDashboardFlags {
   runs: number;
   stepsPerRun: number;
   samplesPerRun?: number;
@@ -81,6 +82,7 @@ export function registerMultiRun(program: Command): void {
     .option('--resume', 'continue the interrupted session in --checkpoint-dir (same data and settings)')
     .option('--max-temp <celsius>', 'with GPU safety: pause training while the GPU is at or above this temperature', number('from 1 to 200', (n) => n > 0 && n <= 200, '85'), 85);
   addGpuOptions(command);
+  addDashboardOptions(command);
   command.addHelpText('after', EXAMPLES).action(action<MultiRunFlags>((out, args, flags) => multiRun(out, args[0], flags)));
 }
 
@@ -144,6 +146,7 @@ async function multiRun(out: Output, file: string | undefined, o: MultiRunFlags)
   trainer.on('resumed', () => reporter.resumed());
   trainer.on('callbackError', (error: unknown, i: CallbackErrorInfo) => reporter.callbackError(String(i.hook), error));
 
+  const dashboard = await openRunDashboard(out, trainer, o);
   let interruptedBy: 'SIGINT' | 'SIGTERM' | null = null;
   const release = onInterrupt((signal) => {
     interruptedBy = signal;
@@ -175,6 +178,7 @@ async function multiRun(out: Output, file: string | undefined, o: MultiRunFlags)
   } finally {
     reporter.close();
     release();
+    await dashboard?.close();
   }
 }
 

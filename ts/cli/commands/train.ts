@@ -18,10 +18,11 @@ import { integer, number, saveEvery, UsageError } from '../options';
 import type { Output } from '../output';
 import { TrainReporter, type TrainStartInfo } from '../reporters';
 import { SCENARIOS } from '../scenarios';
+import { addDashboardOptions, openRunDashboard, type RunDashboardFlags } from './serve';
 import { addDataOptions, addGpuOptions, addModelOptions, checkDataFlags, type DataFlags, type GpuFlags, type ModelFlags } from './shared';
 import { exitCodeFor, onInterrupt } from '../signals';
 
-export interface TrainFlags extends DataFlags, ModelFlags, GpuFlags {
+export interface TrainFlags extends DataFlags, ModelFlags, GpuFlags, RunDashboardFlags {
   epochs?: number;
   maxSteps?: number;
   lr: number;
@@ -63,6 +64,7 @@ export function registerTrain(program: Command): void {
     .option('--save-every <n|epoch>', 'also save every N steps, or every epoch (needs --output)', saveEvery)
     .option('--resume <checkpoint>', 'continue the run saved in this checkpoint (model and settings come from it)');
   addGpuOptions(command);
+  addDashboardOptions(command);
   command
     .addHelpText('after', EXAMPLES)
     .action(action<TrainFlags>((out, args, flags, command) => train(out, args[0], flags, command)));
@@ -147,6 +149,7 @@ async function train(out: Output, file: string | undefined, o: TrainFlags, comma
   };
 
   const info = startInfo(data, trainer, o, { epochs: epochs ?? 0, maxSteps, batchSize, validationSplit, resume });
+  const dashboard = await openRunDashboard(out, trainer, o, batchSize);
   const reporter = new TrainReporter(out, () => readLearningRate(trainer));
   wire(trainer, reporter);
   const callback = new TrainingCallback({
@@ -188,6 +191,7 @@ async function train(out: Output, file: string | undefined, o: TrainFlags, comma
   } finally {
     reporter.close();
     release();
+    await dashboard?.close();
   }
 }
 
