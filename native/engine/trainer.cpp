@@ -9,6 +9,7 @@
 #include <new>
 
 #include "checkpoint.hpp"
+#include "cuda_loader.hpp"
 #include "errors.hpp"
 #include "thread_pool.hpp"
 
@@ -40,6 +41,25 @@ Trainer::Trainer(TrainerSpec spec)
       learningRate_(spec_.optimizer.learningRate) {
   Rng rng(spec_.seed, kStreamInit);
   initParameters(spec_.model, params_.data(), rng);
+  if (spec_.device.kind == DeviceKind::Cuda) {
+    device_ = createCudaBackend(spec_.model, spec_.optimizer, spec_.device);
+    hostAhead_ = true;
+    syncDeviceLocked();  // not shared yet: no lock needed
+  }
+}
+
+void Trainer::syncHostLocked() {
+  if (!device_ || !deviceAhead_) return;
+  device_->download(params_.data(), optimizer_.m().data(), optimizer_.v().empty() ? nullptr : optimizer_.v().data(),
+                    params_.size());
+  deviceAhead_ = false;
+}
+
+void Trainer::syncDeviceLocked() {
+  if (!device_ || !hostAhead_) return;
+  device_->upload(params_.data(), optimizer_.m().data(), optimizer_.v().empty() ? nullptr : optimizer_.v().data(),
+                  params_.size());
+  hostAhead_ = false;
 }
 
 Trainer::~Trainer() {
@@ -80,6 +100,7 @@ void Trainer::start(std::vector<float> x, std::vector<int32_t> labels, std::vect
     if (r.params.size() != params_.size()) {
       throw EngineError("CHECKPOINT_INCOMPATIBLE", "the checkpoint's parameter count does not match this model.");
     }
+    syncHostLocked();
     params_ = r.params;
     applyOptimizerStateLocked(r.m, r.v, r.optimizerStep);
     learningRate_.store(r.learningRate > 0 ? r.learningRate : spec_.optimizer.learningRate);
@@ -188,6 +209,11 @@ RunSummary Trainer::summary() const {
 
 std::vector<float> Trainer::parameters() const {
   std::lock_guard<std::mutex> lock(modelMutex_);
+  if (device_ && deviceAhead_) {
+    std::vector<float> p(params_.size());
+    device_->download(p.data(), nullptr, nullptr, p.size());
+    return p;
+  }
   return params_;
 }
 
@@ -196,18 +222,27 @@ void Trainer::setParameters(const std::vector<float>& params) {
   if (params.size() != params_.size()) {
     throw EngineError("CHECKPOINT_INCOMPATIBLE", "expected " + std::to_string(params_.size()) + " parameters, got " + std::to_string(params.size()) + ".");
   }
+  syncHostLocked();  // keep the device's newer optimizer moments
   params_ = params;
+  if (device_) hostAhead_ = true;
 }
 
 void Trainer::optimizerState(std::vector<float>& m, std::vector<float>& v, uint64_t& step) const {
   std::lock_guard<std::mutex> lock(modelMutex_);
-  m = optimizer_.m();
-  v = optimizer_.v();
+  if (device_ && deviceAhead_) {
+    m.assign(optimizer_.m().size(), 0.0f);
+    v.assign(optimizer_.v().size(), 0.0f);
+    device_->download(nullptr, m.data(), v.empty() ? nullptr : v.data(), m.size());
+  } else {
+    m = optimizer_.m();
+    v = optimizer_.v();
+  }
   step = optimizer_.stepCount();
 }
 
 void Trainer::setOptimizerState(const std::vector<float>& m, const std::vector<float>& v, uint64_t step) {
   std::lock_guard<std::mutex> lock(modelMutex_);
+  syncHostLocked();  // keep the device's newer parameters
   applyOptimizerStateLocked(m, v, step);
 }
 
@@ -218,11 +253,18 @@ void Trainer::applyOptimizerStateLocked(const std::vector<float>& m, const std::
   optimizer_.m() = m;
   optimizer_.v() = v;
   optimizer_.setStepCount(step);
+  if (device_) hostAhead_ = true;
 }
 
 std::vector<float> Trainer::predict(const float* x, size_t rows) {
   const int width = spec_.model.outputSize;
   std::vector<float> out(rows * static_cast<size_t>(width));
+  if (device_) {
+    std::lock_guard<std::mutex> lock(modelMutex_);
+    syncDeviceLocked();
+    device_->predict(x, rows, out.data());
+    return out;
+  }
   Mlp local(spec_.model);  // own workspace: the training thread may be using mlp_
   std::lock_guard<std::mutex> lock(modelMutex_);
   const size_t chunk = 1024;
@@ -234,6 +276,11 @@ std::vector<float> Trainer::predict(const float* x, size_t rows) {
 }
 
 EvalResult Trainer::evaluate(const float* x, const int32_t* labels, const float* targets, size_t rows) {
+  if (device_) {
+    std::lock_guard<std::mutex> lock(modelMutex_);
+    syncDeviceLocked();
+    return device_->evaluate(x, labels, targets, rows);
+  }
   Mlp local(spec_.model);
   std::lock_guard<std::mutex> lock(modelMutex_);
   return local.evaluate(params_.data(), x, labels, targets, nullptr, rows, nullptr);
@@ -241,6 +288,7 @@ EvalResult Trainer::evaluate(const float* x, const int32_t* labels, const float*
 
 void Trainer::saveCheckpoint(const std::string& folder) {
   std::lock_guard<std::mutex> lock(modelMutex_);
+  syncHostLocked();
   CheckpointModel model{&spec_.model, &spec_.optimizer, spec_.seed, params_.data(), params_.size(), &optimizer_};
   CheckpointPosition pos;
   pos.hasRun = false;
@@ -286,6 +334,7 @@ std::string Trainer::saveDuringRun(uint64_t epoch, uint64_t stepInEpoch, const R
     pos.samplesSeen = summary_.samplesSeen;
     pos.lossHistory = &summary_.lossHistory;
     std::lock_guard<std::mutex> modelLock(modelMutex_);
+    syncHostLocked();
     CheckpointModel model{&spec_.model, &spec_.optimizer, spec_.seed, params_.data(), params_.size(), &optimizer_};
     writeCheckpoint(folder, model, pos);
     summary_.lastCheckpoint = folder;
@@ -314,8 +363,13 @@ void Trainer::runLoop() {
     EvalResult r;
     {
       std::lock_guard<std::mutex> lock(modelMutex_);
-      r = mlp_.evaluate(params_.data(), x_.data(), labels_.data(), targets_.data(), valRows.data(), valRows.size(),
-                        pool_.get());
+      if (device_) {
+        syncDeviceLocked();
+        r = device_->evaluateRows(valRows.data(), valRows.size());
+      } else {
+        r = mlp_.evaluate(params_.data(), x_.data(), labels_.data(), targets_.data(), valRows.data(), valRows.size(),
+                          pool_.get());
+      }
     }
     valLoss = r.loss;
     valAcc = r.accuracy;
@@ -349,6 +403,14 @@ void Trainer::runLoop() {
 
     const int B = std::max(1, config_.batchSize);
     const uint64_t stepsPerEpoch = (nTrain + B - 1) / B;
+    if (device_) {
+      // The whole dataset goes up once; steps then gather their rows on the device.
+      std::lock_guard<std::mutex> lock(modelMutex_);
+      syncDeviceLocked();
+      device_->uploadDataset(x_.data(), classification ? labels_.data() : nullptr,
+                             classification ? nullptr : targets_.data(), rows_);
+      device_->reserve(static_cast<int>(std::min<size_t>(static_cast<size_t>(B), nTrain)));
+    }
     // Each run of one trainer gets its own shuffle sequence; a fresh trainer
     // with the same seed repeats the same sequence (bit-identical runs).
     Rng shuffleRng(spec_.seed + static_cast<uint32_t>(runOrdinal_ - 1) * 0x9E3779B9u, kStreamShuffle);
@@ -386,7 +448,7 @@ void Trainer::runLoop() {
         checkControl();
         const size_t begin = static_cast<size_t>(b) * B;
         const int bs = static_cast<int>(std::min<size_t>(B, nTrain - begin));
-        for (int i = 0; i < bs; ++i) {
+        for (int i = 0; i < bs && !device_; ++i) {
           const size_t row = perm[begin + i];
           std::memcpy(&xb[static_cast<size_t>(i) * in], &x_[row * in], in * sizeof(float));
           if (classification)
@@ -401,14 +463,25 @@ void Trainer::runLoop() {
         float loss;
         {
           std::lock_guard<std::mutex> lock(modelMutex_);
-          loss = mlp_.forwardBackward(params_.data(), grad_.data(), xb.data(), lb.data(), tb.data(), bs, pool_.get());
+          if (device_) {
+            syncDeviceLocked();
+            loss = device_->trainStep(perm.data() + begin, bs,
+                                      stepScalars(spec_.optimizer, optimizer_.stepCount() + 1, static_cast<float>(lr)));
+          } else {
+            loss = mlp_.forwardBackward(params_.data(), grad_.data(), xb.data(), lb.data(), tb.data(), bs, pool_.get());
+          }
           if (!std::isfinite(loss)) {
             throw EngineError("RUNTIME_NON_FINITE_LOSS",
                               "the loss became " + std::string(std::isnan(loss) ? "NaN" : "infinite") + " at step " +
                                   std::to_string(step + 1) +
                                   " (training diverged). Lower the learning rate, set gradientClipNorm, or scale the inputs.");
           }
-          optimizer_.step(params_.data(), grad_.data(), static_cast<float>(lr));
+          if (device_) {
+            optimizer_.setStepCount(optimizer_.stepCount() + 1);  // the device applied the update
+            deviceAhead_ = true;
+          } else {
+            optimizer_.step(params_.data(), grad_.data(), static_cast<float>(lr));
+          }
         }
         ++step;
         step_.store(step);
@@ -494,6 +567,10 @@ void Trainer::runLoop() {
     terminal = Event{EventType::Error};
     terminal.s1 = "RUNTIME_FAILED";
     terminal.s2 = "unknown native failure";
+  }
+  if (device_) {
+    std::lock_guard<std::mutex> lock(modelMutex_);
+    device_->releaseDataset();
   }
   {
     std::lock_guard<std::mutex> lock(summaryMutex_);

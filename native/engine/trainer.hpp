@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "compute_backend.hpp"
 #include "event_queue.hpp"
 #include "mlp.hpp"
 #include "optimizer.hpp"
@@ -30,6 +31,7 @@ struct TrainerSpec {
   OptimizerConfig optimizer;
   uint32_t seed = 42;
   int threads = 0;  // 0 = all cores
+  DeviceRequest device;  // where steps run (CPU unless a GPU is asked for)
 };
 
 struct ResumeState {
@@ -97,6 +99,8 @@ class Trainer {
 
   const TrainerSpec& spec() const { return spec_; }
   size_t parameterCount() const { return mlp_.parameterCount(); }
+  // The accelerator this trainer runs on, or null for the CPU engine.
+  DeviceBackend* device() const { return device_.get(); }
 
   // Starts a run on a new native thread. `labels` (classification) or
   // `targets` (regression, rows x outputSize) — the other is empty. Throws
@@ -145,6 +149,10 @@ class Trainer {
   void checkControl();
   void applyOptimizerStateLocked(const std::vector<float>& m, const std::vector<float>& v, uint64_t step);
   std::string saveDuringRun(uint64_t epoch, uint64_t stepInEpoch, const Rng::State& shuffleState);
+  // With a device backend the model lives in two places; these bring the
+  // stale side up to date (modelMutex_ held).
+  void syncHostLocked();
+  void syncDeviceLocked();
 
   TrainerSpec spec_;
   Mlp mlp_;  // used only by the training thread while a run is active
@@ -153,6 +161,13 @@ class Trainer {
   std::vector<float> grad_;
   Optimizer optimizer_;
   uint64_t runOrdinal_ = 0;
+  // Device backend (null: CPU). deviceAhead_: the device holds newer
+  // parameters and optimizer moments than params_/optimizer_ (it trained);
+  // hostAhead_: the host copy was replaced (setParameters, resume). The step
+  // count always lives in optimizer_. Guarded by modelMutex_.
+  std::unique_ptr<DeviceBackend> device_;
+  bool deviceAhead_ = false;
+  bool hostAhead_ = false;
 
   // Run state (set by start(), read by the thread).
   std::thread thread_;
