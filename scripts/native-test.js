@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run test:native [-- --tsan|--asan|--valgrind] [filter]`: builds the
+// `npm run test:native [-- --tsan|--asan|--valgrind|--cuda] [filter...]`: builds the
 // engine's own test executable (no Node-API) with CMake and runs it.
 'use strict';
 const { spawnSync } = require('node:child_process');
@@ -18,7 +18,10 @@ function run(cmd, cmdArgs, env) {
   if (r.status !== 0) process.exit(r.status === null ? 1 : r.status);
 }
 
-run('cmake', ['-S', '.', '-B', dir, '-DBP_BUILD_TESTS=ON', '-DBP_BUILD_ADDON=OFF', ...flags]);
+// The engine tests need no GPU code: skip the (slow to compile) CUDA library
+// unless asked for with --cuda.
+const cuda = args.includes('--cuda') ? [] : ['-DBP_CUDA=OFF'];
+run('cmake', ['-S', '.', '-B', dir, '-DBP_BUILD_TESTS=ON', '-DBP_BUILD_ADDON=OFF', ...cuda, ...flags]);
 run('cmake', ['--build', dir, '-j2', '--target', 'bp_engine_tests']);
 const exe = path.join(dir, 'bp_engine_tests');
 const env = mode === 'tsan' ? { TSAN_OPTIONS: 'halt_on_error=1' } : mode === 'asan' ? { ASAN_OPTIONS: 'detect_leaks=1', UBSAN_OPTIONS: 'halt_on_error=1:print_stacktrace=1' } : {};
