@@ -20,7 +20,7 @@ function run(cmd, cmdArgs, env) {
 
 // The engine tests need no GPU code: skip the (slow to compile) CUDA library
 // unless asked for with --cuda.
-const cuda = args.includes('--cuda') ? [] : ['-DBP_CUDA=OFF'];
+const cuda = [args.includes('--cuda') ? '-DBP_CUDA=ON' : '-DBP_CUDA=OFF'];
 run('cmake', ['-S', '.', '-B', dir, '-DBP_BUILD_TESTS=ON', '-DBP_BUILD_ADDON=OFF', ...cuda, ...flags]);
 run('cmake', ['--build', dir, '-j2', '--target', 'bp_engine_tests']);
 const exe = path.join(dir, 'bp_engine_tests');
