@@ -11,7 +11,7 @@
 
 const { parseArgs } = require('node:util');
 
-const SHORT_DURATION_S = 40;
+const SHORT_DURATION_S = 35;
 const LONG_DURATION_S = 300;
 
 function usageError(message) {
