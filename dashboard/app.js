@@ -8,7 +8,8 @@ import { int, num, rate } from './format.js';
 import { renderGpus, renderLog, renderRuns } from './panels.js';
 import { Store } from './store.js';
 
-const CHART_INTERVAL_MS = 150;
+const CHART_INTERVAL_MS = 200;
+const PANEL_INTERVAL_MS = 250;
 const PER_RUN_SERIES = 8;
 
 const $ = (id) => document.getElementById(id);
@@ -214,7 +215,11 @@ function onStatus(status) {
   store.dirty.state = true;
 }
 
+// Steps can arrive hundreds of times a second: the panels they change are
+// redrawn on a timer, not per message, so a busy run costs the page the same
+// as a quiet one.
 let lastCharts = 0;
+let lastPanels = 0;
 function frame(now) {
   const d = store.dirty;
   if (d.charts && now - lastCharts >= CHART_INTERVAL_MS) {
@@ -222,18 +227,21 @@ function frame(now) {
     lastCharts = now;
     renderCharts();
   }
-  if (d.runs) {
-    d.runs = false;
-    renderRuns($('runs-body'), store);
-    renderFigures();
-  }
-  if (d.gpus) {
-    d.gpus = false;
-    renderGpus($('gpus'), store);
-  }
-  if (d.log) {
-    d.log = false;
-    renderLog($('log'), store);
+  if ((d.runs || d.gpus || d.log) && now - lastPanels >= PANEL_INTERVAL_MS) {
+    lastPanels = now;
+    if (d.runs) {
+      d.runs = false;
+      renderRuns($('runs-body'), store);
+      renderFigures();
+    }
+    if (d.gpus) {
+      d.gpus = false;
+      renderGpus($('gpus'), store);
+    }
+    if (d.log) {
+      d.log = false;
+      renderLog($('log'), store);
+    }
   }
   if (d.state || connection.phase !== 'open') {
     d.state = false;

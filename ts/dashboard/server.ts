@@ -277,6 +277,12 @@ class Endpoint {
       return true;
     }
     const route = p.slice(this.base.length);
+    if (route === '/favicon.ico') {
+      // No icon: answer rather than log a 404 in the browser console.
+      res.statusCode = 204;
+      res.end();
+      return true;
+    }
     const known = route in STATIC || route === '/healthz' || route === '/metrics' || route === '/api/session' || route === '/ws';
     if (!known) {
       if (!this.owner) return false;
