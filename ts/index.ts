@@ -41,3 +41,30 @@ export function cpuInfo(): { gemmKernel: string; threads: number; simd: string[]
 
 export * from './gpu';
 export * from './multi-run';
+export {
+  createEventHub,
+  attachDashboard,
+  startDashboardCli,
+  demoGpuReading,
+  generateToken as generateDashboardToken,
+  METRIC_NAMES as DASHBOARD_METRIC_NAMES,
+  PROTOCOL_VERSION as DASHBOARD_PROTOCOL_VERSION,
+  EventHub,
+  type EventHubOptions,
+  type WatchOptions,
+  type GpuThresholds,
+  type CommandResult,
+  type AttachDashboardOptions,
+  type AttachedDashboard,
+  type ListenOptions as DashboardListenOptions,
+  type AttachOptions as DashboardAttachOptions,
+  type EndpointOptions as DashboardEndpointOptions,
+  type DashboardServer,
+  type DashboardAttachment,
+  type ClientInfo as DashboardClientInfo,
+  type HubMessage,
+  type HubState,
+  type DashboardCliOptions,
+  type DashboardCliHandle,
+  type DemoOptions as DashboardDemoOptions,
+} from './dashboard';
