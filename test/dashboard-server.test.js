@@ -406,7 +406,6 @@ describe('dashboard server', function () {
       const coalescing = await waitFor(() => stalledInfo().coalesced > 0 && stalledInfo(), { timeoutMs: 30_000, message: () => `step messages to coalesce (${JSON.stringify(hub.clients())})` });
       const dropped = await waitFor(() => stalledInfo().dropReason !== null && stalledInfo(), { timeoutMs: 30_000, message: 'the stalled client to be dropped' });
       const during = (trainer.status.step - s0) / (performance.now() - t0);
-      if (process.env.DASHBOARD_TEST_DEBUG) console.log({ control, during, coalescing, dropped });
       assert.match(dropped.dropReason, /too slow/);
       assert.ok(during > control * 0.25, `the step rate with a stalled client (${during.toFixed(1)}/ms) stays near the control (${control.toFixed(1)}/ms)`);
 
