@@ -30,6 +30,31 @@ export interface NativeTrainerConfig {
   seed: number;
   /** Worker threads for the CPU kernels; 0 picks the number of cores. */
   threads: number;
+  /** Where steps run; absent means 'cpu'. 'cuda' throws code DEVICE_UNAVAILABLE (with the reason) when unusable. */
+  device?: 'cpu' | 'cuda';
+  /** CUDA device index (device 'cuda' only). */
+  deviceIndex?: number;
+  /** TF32 tensor-core GEMMs on sm_80+ GPUs (device 'cuda' only; default false: float32). */
+  tf32?: boolean;
+}
+
+/** What cudaStatus() reports: whether the CUDA backend can run here, and on what. */
+export interface NativeCudaStatus {
+  /** This addon was built together with libbackpropagate_cuda.so. */
+  built: boolean;
+  /** The CUDA library was found, loaded and speaks this addon's ABI. */
+  libraryLoaded: boolean;
+  /** ... and the driver reports at least one device. */
+  usable: boolean;
+  /** Why not usable ('' when usable): the driver's words, or where the library was looked for. */
+  reason: string;
+  libraryPath: string;
+  /** The library's description of itself (CUDA version, GPU architectures); '' when not loaded. */
+  buildInfo: string;
+  /** cudaDriverGetVersion / cudaRuntimeGetVersion, e.g. 13000; 0 when unknown. */
+  driverVersion: number;
+  runtimeVersion: number;
+  devices: Array<{ index: number; name: string; memoryTotalBytes: number; computeCapability: string; multiprocessors: number }>;
 }
 
 /** Where a checkpoint says training continues, as read back by ts/checkpoint.ts. */
@@ -143,6 +168,8 @@ export declare class TrainingSession {
   constructor(config: NativeTrainerConfig);
   /** Number of parameters of the model. */
   readonly parameterCount: number;
+  /** The GPU this session trains on, e.g. "NVIDIA H100 80GB HBM3 (cuda:0, sm_90, fp32)"; '' on the CPU. */
+  readonly deviceDescription: string;
   /**
    * Starts training on a native thread. `x` and `y` are copied before this
    * returns. Throws (synchronously) if a run is already active.
@@ -276,6 +303,8 @@ export interface NativeBinding {
   nvmlSampleCost(index: number, reps: number, libraryPath?: string): number;
   TrainingSession: typeof TrainingSession;
   cpuInfo(): NativeCpuInfo;
+  /** Loads the CUDA library on first call (cached for the process). */
+  cudaStatus(): NativeCudaStatus;
   /** Flat parameter layout: [name, rows, cols, offset] per tensor, PyTorch nn.Linear names. */
   parameterLayout(model: NativeModelConfig): Array<[string, number, number, number]>;
   sha256Hex(data: Uint8Array): string;

@@ -29,3 +29,24 @@ const fs = require('node:fs');
 const built = path.join(root, 'build', debug ? 'Debug' : 'Release', 'backpropagate.node');
 fs.copyFileSync(built, built + '.fresh');
 fs.renameSync(built + '.fresh', built);
+
+// The CUDA backend is a separate library that the addon dlopens from its own
+// folder; prebuildify only moves the .node file, so place the library in the
+// prebuild folder here (stripped like the addon when asked). Written under a
+// temporary name and renamed, so a process that has the old copy loaded keeps
+// its mapping. Without nvcc no library is built: drop a stale copy, so the
+// package never ships a backend from an older build.
+const cudaLibrary = path.join(root, 'build', debug ? 'Debug' : 'Release', 'libbackpropagate_cuda.so');
+const prebuildDir = path.join(root, 'prebuilds', `${process.env.PREBUILD_PLATFORM || process.platform}-${process.env.PREBUILD_ARCH || (archArg ? archArg.slice('--arch='.length) : process.arch)}`);
+const shipped = path.join(prebuildDir, 'libbackpropagate_cuda.so');
+if (fs.existsSync(cudaLibrary)) {
+  fs.mkdirSync(prebuildDir, { recursive: true });
+  fs.copyFileSync(cudaLibrary, shipped + '.tmp');
+  if (process.env.PREBUILD_STRIP === '1') {
+    const strip = spawnSync(process.env.PREBUILD_STRIP_BIN || 'strip', ['--strip-unneeded', shipped + '.tmp'], { stdio: 'inherit' });
+    if (strip.status !== 0) console.warn('cmake-js-node-gyp: could not strip the CUDA library; shipping it unstripped');
+  }
+  fs.renameSync(shipped + '.tmp', shipped);
+} else if (fs.existsSync(shipped)) {
+  fs.unlinkSync(shipped);
+}

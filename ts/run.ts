@@ -13,6 +13,8 @@ export interface TrainingRunMetadata {
   readonly device: DeviceKind;
   /** Why 'auto' picked this device (e.g. no CUDA backend), or null. */
   readonly deviceReason: string | null;
+  /** 'cpu', or the GPU trained on, e.g. "NVIDIA H100 80GB HBM3 (cuda:0, sm_90, fp32)". */
+  readonly deviceName: string;
   /** Step events dropped by 'coalesce' while JavaScript was behind (0 in 'block' mode). */
   readonly droppedStepEvents: number;
   readonly stepEvents: StepEventsMode;
@@ -26,7 +28,7 @@ export interface TrainingRunMetadata {
   /** The learning rate in force at the end. */
   readonly learningRate: number;
   readonly resumedFrom: string | null;
-  /** CPU matrix kernel in use ("avx2-fma" or "generic"). */
+  /** Matrix kernel in use: on the CPU "avx2-fma" or "generic", on a GPU "cuda-fp32" or "cuda-tf32". */
   readonly kernel: string;
   /** Hottest GPU temperature seen by the run's GPU monitor, or null without one. */
   readonly gpuMaxTemp: number | null;
@@ -53,6 +55,7 @@ export interface RunContext {
   runId: string;
   device: DeviceKind;
   deviceReason: string | null;
+  deviceName: string;
   stepEvents: StepEventsMode;
   resumedFrom: string | null;
   kernel: string;
@@ -67,6 +70,7 @@ export function buildRun(summary: NativeRunSummary | null, ctx: RunContext, outc
   const metadata: TrainingRunMetadata = Object.freeze({
     device: ctx.device,
     deviceReason: ctx.deviceReason,
+    deviceName: ctx.deviceName,
     droppedStepEvents: s ? s.droppedStepEvents : 0,
     stepEvents: ctx.stepEvents,
     epochs: s ? s.epochs : 0,

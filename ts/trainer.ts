@@ -21,7 +21,7 @@ import { BackpropError, createAbortError } from './errors';
 import { HandlerGuard } from './dispatch';
 import { callNative, fromNativeError, native, publicCode } from './native';
 import { buildRun, type DeviceKind, type RunContext, type TrainingRun } from './run';
-import { resolveDevice } from './device';
+import { resolveDevice, type ResolvedDevice } from './device';
 
 export type TrainerState = NativeStatus['state'];
 
@@ -87,22 +87,39 @@ export class Trainer extends EventEmitter {
     super();
     this.options = Object.freeze(resolveTrainerOptions(options));
     const device = resolveDevice(this.options.device);
-    this.device = device.kind;
-    this.deviceReason = device.reason;
     const o = this.options;
-    this.session = callNative(
-      () =>
-        new (native().TrainingSession)({
-          model: { ...o.model, hiddenLayers: [...o.model.hiddenLayers] },
-          optimizer: o.optimizer,
-          learningRate: o.learningRate,
-          weightDecay: o.weightDecay,
-          momentum: o.momentum,
-          gradientClipNorm: o.gradientClipNorm,
-          seed: o.seed,
-          threads: o.threads,
-        }),
-    );
+    const create = (d: ResolvedDevice): TrainingSession =>
+      callNative(
+        () =>
+          new (native().TrainingSession)({
+            model: { ...o.model, hiddenLayers: [...o.model.hiddenLayers] },
+            optimizer: o.optimizer,
+            learningRate: o.learningRate,
+            weightDecay: o.weightDecay,
+            momentum: o.momentum,
+            gradientClipNorm: o.gradientClipNorm,
+            seed: o.seed,
+            threads: o.threads,
+            device: d.kind,
+            deviceIndex: d.index,
+            // TF32 tensor cores trade float32 results for speed: opt-in only.
+            tf32: d.kind === 'cuda' && process.env.BACKPROP_CUDA_TF32 === '1',
+          }),
+      );
+    let session: TrainingSession;
+    let chosen = device;
+    try {
+      session = create(device);
+    } catch (error) {
+      // 'auto' saw a GPU but could not set up on it (memory, exclusive mode): use the CPU, saying why.
+      const code = (error as { code?: unknown }).code;
+      if (o.device !== 'auto' || device.kind !== 'cuda' || (code !== 'DEVICE_UNAVAILABLE' && code !== 'RUNTIME_GPU_OOM')) throw error;
+      chosen = { kind: 'cpu', index: 0, reason: `the GPU could not be used: ${(error as Error).message}` };
+      session = create(chosen);
+    }
+    this.session = session;
+    this.device = chosen.kind;
+    this.deviceReason = chosen.reason;
     this.guard = new HandlerGuard(this, 'backpropagate Trainer');
   }
 
@@ -340,7 +357,8 @@ export class Trainer extends EventEmitter {
       deviceReason: this.deviceReason,
       stepEvents: opts.stepEvents,
       resumedFrom: resume ? resume.checkpoint.path : null,
-      kernel: native().cpuInfo().gemmKernel,
+      kernel: this.device === 'cuda' ? (this.session.deviceDescription.includes('tf32') ? 'cuda-tf32' : 'cuda-fp32') : native().cpuInfo().gemmKernel,
+      deviceName: this.device === 'cuda' ? this.session.deviceDescription : 'cpu',
       gpuMaxTemp: null,
       gpuMaxVramPercent: null,
     };

@@ -8,6 +8,7 @@
 #include "dispatch_benchmark.hpp"
 #include "gpu_monitor_handle.hpp"
 #include "checkpoint_reader.hpp"
+#include "cuda_loader.hpp"
 #include "gemm.hpp"
 #include "mlp.hpp"
 #include "napi_util.hpp"
@@ -146,6 +147,41 @@ Napi::Value VerifyTrainerState(const Napi::CallbackInfo& info) {
   });
 }
 
+// cudaStatus(): whether the CUDA backend can run here, and on what. Loads the
+// CUDA library on first use (never at addon load, so CPU-only use never maps it).
+Napi::Value CudaStatus(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const bp::CudaAvailability& a = bp::cudaAvailability();
+    Napi::Object o = Napi::Object::New(env);
+#ifdef BP_CUDA_BUILT
+    o.Set("built", true);
+#else
+    o.Set("built", false);
+#endif
+    o.Set("libraryLoaded", a.libraryLoaded);
+    o.Set("usable", a.usable);
+    o.Set("reason", a.reason);
+    o.Set("libraryPath", a.libraryPath);
+    o.Set("buildInfo", a.buildInfo);
+    o.Set("driverVersion", a.driverVersion);
+    o.Set("runtimeVersion", a.runtimeVersion);
+    Napi::Array devices = Napi::Array::New(env, a.devices.size());
+    for (size_t i = 0; i < a.devices.size(); ++i) {
+      const auto& d = a.devices[i];
+      Napi::Object e = Napi::Object::New(env);
+      e.Set("index", d.index);
+      e.Set("name", d.name);
+      e.Set("memoryTotalBytes", static_cast<double>(d.totalMemoryBytes));
+      e.Set("computeCapability", std::to_string(d.ccMajor) + "." + std::to_string(d.ccMinor));
+      e.Set("multiprocessors", d.multiprocessors);
+      devices.Set(static_cast<uint32_t>(i), e);
+    }
+    o.Set("devices", devices);
+    return o;
+  });
+}
+
 }  // namespace
 
 class BackpropAddon : public Napi::Addon<BackpropAddon> {
@@ -166,6 +202,7 @@ class BackpropAddon : public Napi::Addon<BackpropAddon> {
                              InstanceMethod<&BackpropAddon::EvaluateGpuReadingMethod>("evaluateGpuReading"),
                              InstanceMethod<&BackpropAddon::ResetNvmlStateMethod>("resetNvmlState"),
                              InstanceMethod<&BackpropAddon::NvmlSampleCostMethod>("nvmlSampleCost"),
+                             InstanceMethod<&BackpropAddon::CudaStatusMethod>("cudaStatus"),
                          });
   }
 
@@ -182,6 +219,7 @@ class BackpropAddon : public Napi::Addon<BackpropAddon> {
   Napi::Value EvaluateGpuReadingMethod(const Napi::CallbackInfo& info) { return EvaluateGpuReading(info); }
   Napi::Value ResetNvmlStateMethod(const Napi::CallbackInfo& info) { return ResetNvmlState(info); }
   Napi::Value NvmlSampleCostMethod(const Napi::CallbackInfo& info) { return NvmlSampleCost(info); }
+  Napi::Value CudaStatusMethod(const Napi::CallbackInfo& info) { return CudaStatus(info); }
 };
 
 }  // namespace bpaddon

@@ -37,6 +37,17 @@ bp::TrainerSpec parseSpec(const Napi::Object& cfg) {
   spec.optimizer.gradientClipNorm = static_cast<float>(numberKey(cfg, "gradientClipNorm"));
   spec.seed = static_cast<uint32_t>(numberKey(cfg, "seed"));
   spec.threads = static_cast<int>(numberKey(cfg, "threads"));
+  // Optional (absent: CPU), so older callers of the binding keep working.
+  Napi::Value device = cfg.Get("device");
+  if (device.IsString() && device.As<Napi::String>().Utf8Value() == "cuda") {
+    spec.device.kind = bp::DeviceKind::Cuda;
+    Napi::Value index = cfg.Get("deviceIndex");
+    spec.device.index = index.IsNumber() ? index.As<Napi::Number>().Int32Value() : 0;
+    Napi::Value tf32 = cfg.Get("tf32");
+    spec.device.tf32 = tf32.IsBoolean() && tf32.As<Napi::Boolean>().Value();
+  } else if (!device.IsUndefined() && !(device.IsString() && device.As<Napi::String>().Utf8Value() == "cpu")) {
+    throw Napi::TypeError::New(cfg.Env(), "native option 'device' must be 'cpu' or 'cuda'");
+  }
   return spec;
 }
 
@@ -116,6 +127,7 @@ Napi::Function TrainingSession::Define(Napi::Env env) {
   return DefineClass(env, "TrainingSession",
                      {
                          InstanceAccessor<&TrainingSession::ParameterCount>("parameterCount"),
+                         InstanceAccessor<&TrainingSession::DeviceDescription>("deviceDescription"),
                          InstanceMethod<&TrainingSession::Start>("start"),
                          InstanceMethod<&TrainingSession::Abort>("abort"),
                          InstanceMethod<&TrainingSession::Pause>("pause"),
@@ -173,6 +185,11 @@ void TrainingSession::EnvCleanup(void* arg) {
 
 Napi::Value TrainingSession::ParameterCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(trainer_->parameterCount()));
+}
+
+Napi::Value TrainingSession::DeviceDescription(const Napi::CallbackInfo& info) {
+  bp::DeviceBackend* device = trainer_->device();
+  return Napi::String::New(info.Env(), device ? device->description() : std::string());
 }
 
 Napi::Value TrainingSession::Start(const Napi::CallbackInfo& info) {

@@ -30,6 +30,7 @@ class TrainingSession : public Napi::ObjectWrap<TrainingSession> {
   using Tsfn = Napi::TypedThreadSafeFunction<TrainingSession, void, CallJs>;
 
   Napi::Value ParameterCount(const Napi::CallbackInfo& info);
+  Napi::Value DeviceDescription(const Napi::CallbackInfo& info);
   Napi::Value Start(const Napi::CallbackInfo& info);
   Napi::Value Abort(const Napi::CallbackInfo& info);
   Napi::Value Pause(const Napi::CallbackInfo& info);

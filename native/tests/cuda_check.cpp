@@ -2,8 +2,10 @@
 // Built from the engine alone (no Node), so a GPU machine with only a
 // compiler and the CUDA toolkit can run it (scripts/device-check.sh does).
 //
-//   bp_cuda_test [--parity] [--bench] [--tf32] [--quick]
-//     (default: parity then bench)
+//   bp_cuda_test [--parity] [--bench] [--tf32] [--quick] [--nvml]
+//     (default: parity then bench; --nvml: one real NVML reading per GPU and
+//     the cost of one reading, as the GPU monitor takes them; --probe: only
+//     report whether CUDA is usable)
 //
 // Where CUDA is not usable it prints "SKIP: no CUDA device (<reason>)" and
 // exits 0. Parity failures exit 1. Benchmark lines start with "BENCH " and
@@ -39,6 +41,7 @@
 #include "cuda_loader.hpp"
 #include "errors.hpp"
 #include "mlp.hpp"
+#include "nvml.hpp"
 #include "rng.hpp"
 #include "trainer.hpp"
 
@@ -323,21 +326,67 @@ void bench(const ModelSpec& m, int batch, bool tf32) {
   std::fflush(stdout);
 }
 
+void nvmlReport() {
+  const NvmlAvailability n = nvmlEnsureInit();
+  if (!n.available) {
+    std::printf("NVML: not available (%s)\n", n.reason.c_str());
+    return;
+  }
+  const int count = nvmlDeviceCount();
+  for (int i = 0; i < count; ++i) {
+    const GpuReading r = nvmlReadDevice(i);
+    if (!r.ok) {
+      std::printf("NVML cuda:%d: read failed (%s)\n", i, r.error.c_str());
+      continue;
+    }
+    auto num = [](const Opt<double>& v, const char* unit) {
+      return v ? fmt("%.1f", *v) + unit : std::string("n/a");
+    };
+    std::string throttle = "n/a";
+    if (r.throttleReasons) {
+      throttle.clear();
+      for (const auto& t : *r.throttleReasons) throttle += (throttle.empty() ? "" : ",") + t;
+      if (throttle.empty()) throttle = "none";
+    }
+    std::printf("NVML cuda:%d %s: temp %s (slowdown %s, shutdown %s), VRAM %s used of %s, power %s of %s, util %s, "
+                "SM clock %s, throttle %s, processes %zu\n",
+                i, r.name ? r.name->c_str() : "?", num(r.temperatureC, " C").c_str(),
+                num(r.temperatureSlowdownC, " C").c_str(), num(r.temperatureMaxC, " C").c_str(),
+                num(r.vramUsedGb, " GiB").c_str(), num(r.vramTotalGb, " GiB").c_str(), num(r.powerDrawW, " W").c_str(),
+                num(r.powerLimitW, " W").c_str(), num(r.gpuUtilization, " %").c_str(),
+                num(r.smClockMhz, " MHz").c_str(), throttle.c_str(), r.processes ? r.processes->size() : size_t{0});
+  }
+  if (count > 0) {
+    std::vector<double> us;
+    for (int i = 0; i < 200; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      nvmlReadDevice(0);
+      us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(us.begin(), us.end());
+    std::printf("NVML sample cost (one full device read, cuda:0): median %.1f us, p90 %.1f us over 200 reads\n",
+                us[us.size() / 2], us[us.size() * 9 / 10]);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool parity = false, benchmark = false, tf32 = false, quick = false;
+  bool parity = false, benchmark = false, tf32 = false, quick = false, nvml = false, probe = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--parity") parity = true;
     else if (a == "--bench") benchmark = true;
     else if (a == "--tf32") tf32 = true;
     else if (a == "--quick") quick = true;
+    else if (a == "--nvml") nvml = true;
+    else if (a == "--probe") probe = true;
     else {
-      std::fprintf(stderr, "usage: bp_cuda_test [--parity] [--bench] [--tf32] [--quick]\n");
+      std::fprintf(stderr, "usage: bp_cuda_test [--parity] [--bench] [--tf32] [--quick] [--nvml] [--probe]\n");
       return 2;
     }
   }
+  const bool onlyNvml = nvml && !parity && !benchmark;
   if (!parity && !benchmark) parity = benchmark = true;
 
   const CudaAvailability& a = cudaAvailability();
@@ -350,6 +399,9 @@ int main(int argc, char** argv) {
   for (const auto& d : a.devices)
     std::printf("cuda:%d %s, %.1f GiB, compute capability %d.%d, %d SMs\n", d.index, d.name.c_str(),
                 static_cast<double>(d.totalMemoryBytes) / (1ull << 30), d.ccMajor, d.ccMinor, d.multiprocessors);
+  if (probe) return 0;
+  if (nvml) nvmlReport();
+  if (onlyNvml) return 0;
 
   try {
     if (parity) {
