@@ -4,7 +4,8 @@
  * metrics, do not collide). Values are read from the hub at scrape time:
  * nothing is recorded on the training event path.
  */
-import { Counter, Gauge, Registry } from 'prom-client';
+import type * as PromClient from 'prom-client';
+import type { Registry } from 'prom-client';
 import { conditionSeverity } from '../gpu/types';
 import type { EventHub } from './hub';
 
@@ -37,7 +38,10 @@ export const METRIC_NAMES = [
 ] as const;
 
 export function createMetricsRegistry(hub: EventHub): Registry {
-  const registry = new Registry();
+  // Loaded on first use, so requiring the package costs nothing for the
+  // many programs that never serve a dashboard.
+  const { Counter, Gauge, Registry: PromRegistry } = require('prom-client') as typeof PromClient;
+  const registry = new PromRegistry();
   const view = (): ReturnType<EventHub['metricsView']> => hub.metricsView();
   let cached: ReturnType<EventHub['metricsView']> | null = null;
   // One view per scrape: the first collect() of a scrape reads it, the rest reuse it.

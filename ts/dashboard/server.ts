@@ -22,7 +22,8 @@ import * as http from 'node:http';
 import type { Duplex } from 'node:stream';
 import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocketServer, WebSocket } from 'ws';
+import type * as Ws from 'ws';
 import { BackpropError } from '../errors';
 import { ClientConnection, Outgoing, type ClientLimits } from './client';
 import type { EventHub } from './hub';
@@ -203,7 +204,9 @@ class Endpoint {
     readonly owner: boolean,
   ) {
     this.tokenDigest = digest(opts.token);
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload, perMessageDeflate: false, clientTracking: false });
+    // `ws` is loaded on first use: requiring the package must not pay for it.
+    const { WebSocketServer: Server } = require('ws') as typeof Ws;
+    this.wss = new Server({ noServer: true, maxPayload: opts.maxPayload, perMessageDeflate: false, clientTracking: false });
   }
 
   private setHeaders(res: http.ServerResponse, type: string): void {
