@@ -161,6 +161,7 @@ describe('CUDA backend', function () {
     it("'auto' (the default) trains on the CPU and records why in run.metadata", async () => {
       for (const t of [new Trainer(options({ device: 'auto' })), new Trainer(options())]) {
         assert.equal(t.device, 'cpu');
+        assert.equal(t.deviceIndex, null);
         assert.equal(t.deviceReason, `no usable GPU: ${availability.reason}`);
         const run = await t.train(DATA, { maxSteps: 30, batchSize: 32 });
         assert.equal(run.metadata.device, 'cpu');
@@ -235,6 +236,7 @@ describe('CUDA backend', function () {
     it("'auto' picks cuda:0 and the run says so", async () => {
       const t = new Trainer(options());
       assert.equal(t.device, 'cuda');
+      assert.equal(t.deviceIndex, 0);
       assert.equal(t.deviceReason, null);
       const run = await t.train(DATA, { maxSteps: 5 });
       assert.equal(run.metadata.device, 'cuda');

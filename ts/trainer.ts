@@ -76,6 +76,8 @@ export class Trainer extends EventEmitter {
   /** The validated options, with every default filled in. */
   readonly options: Readonly<ResolvedTrainerOptions>;
   readonly device: DeviceKind;
+  /** The CUDA device index when training on a GPU ('cuda:N'); null on the CPU. */
+  readonly deviceIndex: number | null;
   readonly deviceReason: string | null;
   private readonly session: TrainingSession;
   private readonly guard: HandlerGuard;
@@ -119,6 +121,7 @@ export class Trainer extends EventEmitter {
     }
     this.session = session;
     this.device = chosen.kind;
+    this.deviceIndex = chosen.kind === 'cuda' ? chosen.index : null;
     this.deviceReason = chosen.reason;
     this.guard = new HandlerGuard(this, 'backpropagate Trainer');
   }

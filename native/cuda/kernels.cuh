@@ -77,6 +77,8 @@ struct Epilogue {
 // (no alignment assumptions on global memory). gridDim.z > 1 splits K into
 // slices written to separate outputs (reduced in a fixed order afterwards).
 // ---------------------------------------------------------------------------
+// No minimum-blocks hint: capping the 128x128 kernel at 128 registers (two
+// blocks per SM) makes ptxas spill the 8x8 micro-tile's neighbours.
 template <int BM, int BN, int BK, int TM, int TN, bool TA, bool TB>
 __global__ void __launch_bounds__((BM / TM) * (BN / TN))
     sgemmKernel(int M, int N, int K, int kSlice, const float* __restrict__ A, int lda, const float* __restrict__ B,

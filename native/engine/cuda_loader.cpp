@@ -18,9 +18,13 @@ namespace {
 std::string moduleDirectory() {
   Dl_info info{};
   if (dladdr(reinterpret_cast<void*>(&moduleDirectory), &info) == 0 || info.dli_fname == nullptr) return ".";
-  std::string path = info.dli_fname;
-  if (path.find('/') == std::string::npos) {
-    // The main executable may be reported by its bare name: ask the kernel.
+  // The main executable is reported as it was invoked (possibly relative or
+  // a bare name): make the path absolute, asking the kernel as a last resort.
+  std::string path;
+  if (char* resolved = realpath(info.dli_fname, nullptr)) {
+    path = resolved;
+    std::free(resolved);
+  } else {
     char buf[4096];
     const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
     if (n <= 0) return ".";
@@ -42,7 +46,7 @@ Loaded load() {
   if (access(a.libraryPath.c_str(), F_OK) != 0) {
     a.reason = "CUDA library not found at " + a.libraryPath +
                (env && *env ? std::string(" (from ") + kCudaLibraryEnvVar + ")"
-                            : std::string(" (this build of backpropagate has no CUDA backend: it was compiled without nvcc)"));
+                            : std::string(" (this installation has no CUDA backend: it was built without nvcc, or the library was removed)"));
     return out;
   }
   // Never dlclosed: the library carries a static CUDA runtime whose exit-time
