@@ -96,7 +96,7 @@ async function main() {
       }
       const ms = Date.now() - t0;
       const peak = rss.max();
-      await checkAgainstBaseline(base, (m) => ctx.fail(`process: ${m}`), peak);
+      const { settledRss } = await checkAgainstBaseline(base, (m) => ctx.fail(`process: ${m}`), peak);
       ctx.cleanup();
 
       const row = rows.get(scenario.name);
@@ -111,7 +111,7 @@ async function main() {
       if (ctx.violationCount > ctx.violations.length) violations.push(`[${scenario.name} pass ${cycle}] ... and ${ctx.violationCount - ctx.violations.length} more`);
       console.log(
         `  ${scenario.name} pass ${cycle}: ${ctx.rounds} round(s), ${ctx.counts.runs || 0} runs, ${ctx.counts.events || 0} events checked, ` +
-          `${ctx.violationCount} violation(s), ${(ms / 1000).toFixed(1)} s`,
+          `${ctx.violationCount} violation(s), RSS peak ${peak.toFixed(0)} MB, settled ${settledRss.toFixed(0)} MB, ${(ms / 1000).toFixed(1)} s`,
       );
     }
     if (options.mode !== 'long') break;

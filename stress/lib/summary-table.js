@@ -9,6 +9,7 @@ const COLUMNS = [
   ['runs', (r) => r.counts.runs || 0],
   ['aborts', (r) => r.counts.aborts || 0],
   ['events checked', (r) => r.counts.events || 0],
+  ['steps coalesced', (r) => r.counts.droppedSteps || 0],
   ['checkpoints read', (r) => r.counts.checkpoints || 0],
   ['violations', (r) => r.violations],
   ['max RSS MB', (r) => r.maxRss.toFixed(0)],

@@ -211,6 +211,7 @@ async function runPlannedTrainer(ctx, plan) {
   const run = recorder.run;
   const error = recorder.settledWith.error;
   if (run && run.metadata.outcome === 'aborted') ctx.count('aborts');
+  if (run) ctx.count('droppedSteps', run.metadata.droppedStepEvents);
 
   if (error && error.name !== 'AbortError') {
     const poisoned = poisonedAtStep !== null && error.code === 'RUNTIME_NON_FINITE_LOSS';
