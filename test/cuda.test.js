@@ -311,6 +311,33 @@ describe('CUDA backend', function () {
       }
     });
 
+    it('regression (MSE) with SGD and gradient clipping agrees with the CPU', async () => {
+      const n = 300;
+      const x = new Float32Array(n * 3), y = new Float32Array(n * 2);
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < 3; j++) x[i * 3 + j] = Math.sin(i * 0.37 + j);
+        y[i * 2] = x[i * 3] - 0.5 * x[i * 3 + 1];
+        y[i * 2 + 1] = x[i * 3 + 2] * x[i * 3];
+      }
+      const opts = (device) => ({
+        model: { inputSize: 3, hiddenLayers: [24], outputSize: 2, task: 'regression', activation: 'tanh' },
+        optimizer: 'sgd', learningRate: 0.05, gradientClipNorm: 0.5, seed: 4, device,
+      });
+      const a = await new Trainer(opts('cpu')).train({ x, y }, { maxSteps: 60, batchSize: 32 });
+      const b = await new Trainer(opts('cuda')).train({ x, y }, { maxSteps: 60, batchSize: 32 });
+      a.lossHistory.forEach((l, i) => assert.ok(Math.abs(l - b.lossHistory[i]) <= 1e-4 * Math.max(1, l), `step ${i + 1}: ${l} vs ${b.lossHistory[i]}`));
+    });
+
+    it('abort from onStep stops a GPU run within one step, and the trainer trains again', async () => {
+      const t = new Trainer(options({ device: 'cuda' }));
+      let err;
+      await t.train(DATA, { epochs: 50, stepEvents: 'block' }, { onStep: (step) => step === 5 && t.abort('enough') }).catch((e) => (err = e));
+      assert.equal(err.name, 'AbortError');
+      assert.ok(err.run.steps >= 5 && err.run.steps <= 6, `stopped at ${err.run.steps}`);
+      const run = await t.train(DATA, { maxSteps: 3 });
+      assert.equal(run.steps, 3);
+    });
+
     it('the same seed on the GPU gives bit-identical loss histories', async () => {
       const a = await new Trainer(options({ device: 'cuda' })).train(DATA, { maxSteps: 40, validationSplit: 0.1 });
       const b = await new Trainer(options({ device: 'cuda' })).train(DATA, { maxSteps: 40, validationSplit: 0.1 });

@@ -137,12 +137,13 @@ TrainerSpec trainerSpec(const ModelSpec& m, OptimizerKind opt, DeviceKind device
 }
 
 // Trains to completion (no event consumer: step events coalesce in the queue).
-RunSummary train(Trainer& t, const Data& d, int batch, uint64_t steps, bool shuffle = true) {
+RunSummary train(Trainer& t, const Data& d, int batch, uint64_t steps, bool shuffle = true, double validationSplit = 0) {
   RunConfig c;
   c.epochs = 0;
   c.maxSteps = steps;
   c.batchSize = batch;
   c.shuffle = shuffle;
+  c.validationSplit = validationSplit;
   t.start(d.x, d.labels, d.targets, d.rows, c, nullptr);
   t.join();
   RunSummary s = t.summary();
@@ -195,14 +196,21 @@ void checkTraining(const ModelSpec& m, OptimizerKind opt, float clip) {
   const uint64_t steps = 60;
   Trainer cpu(trainerSpec(m, opt, DeviceKind::Cpu, true, clip));
   Trainer gpu(trainerSpec(m, opt, DeviceKind::Cuda, true, clip));
-  const RunSummary a = train(cpu, d, 64, steps);
-  const RunSummary b = train(gpu, d, 64, steps);
+  // 900 training rows at batch 64: every 15th step is a short batch (run
+  // eagerly) between full ones (replayed as a graph); 100 rows held out.
+  const RunSummary a = train(cpu, d, 64, steps, true, 0.1);
+  const RunSummary b = train(gpu, d, 64, steps, true, 0.1);
   double worst = 0;
   for (size_t i = 0; i < a.lossHistory.size() && i < b.lossHistory.size(); ++i)
     worst = std::max(worst, std::fabs(a.lossHistory[i] - b.lossHistory[i]) / std::max(1.0, std::fabs(a.lossHistory[i])));
   const bool ok = a.lossHistory.size() == steps && b.lossHistory.size() == steps && worst <= 2e-3;
   report(ok, name, fmt("%g steps, worst relative loss difference %.3g (bound 2e-3), final %.6f", double(steps), worst,
                        b.finalLoss) + fmt(" vs cpu %.6f", a.finalLoss));
+  const double valDiff = std::fabs(a.validationLoss - b.validationLoss) / std::max(1.0, std::fabs(a.validationLoss));
+  const bool valAccOk = m.task != Task::Classification || std::fabs(a.validationAccuracy - b.validationAccuracy) <= 0.02;
+  report(b.validationSamples == 100 && valDiff <= 2e-3 && valAccOk, name + " validation",
+         fmt("validation loss %.6f vs cpu %.6f, accuracy diff %.3g", b.validationLoss, a.validationLoss,
+             std::fabs(a.validationAccuracy - b.validationAccuracy)));
 
   // The same parameters give the same predictions and evaluation.
   gpu.setParameters(cpu.parameters());
