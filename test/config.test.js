@@ -38,6 +38,7 @@ describe('config', () => {
         momentum: 0.9,
         gradientClipNorm: 0,
         threads: 0,
+        tf32: false,
       });
     });
 
@@ -52,6 +53,7 @@ describe('config', () => {
         momentum: 0,
         gradientClipNorm: 1.5,
         threads: 256,
+        tf32: true,
       });
       assert.deepEqual(resolved, {
         model: { inputSize: 4, hiddenLayers: [], outputSize: 1, activation: 'gelu', task: 'regression' },
@@ -63,7 +65,21 @@ describe('config', () => {
         momentum: 0,
         gradientClipNorm: 1.5,
         threads: 256,
+        tf32: true,
       });
+    });
+
+    it('tf32: a boolean, default false, or BACKPROP_CUDA_TF32=1', () => {
+      assert.throws(() => trainer({ tf32: 'yes' }), (e) => e.code === 'CONFIG_INVALID' && e.details.field === 'tf32');
+      const before = process.env.BACKPROP_CUDA_TF32;
+      process.env.BACKPROP_CUDA_TF32 = '1';
+      try {
+        assert.equal(trainer().tf32, true);
+        assert.equal(trainer({ tf32: false }).tf32, false);
+      } finally {
+        if (before === undefined) delete process.env.BACKPROP_CUDA_TF32;
+        else process.env.BACKPROP_CUDA_TF32 = before;
+      }
     });
 
     it('defaults weightDecay by optimizer: 0.01 for adamw, 0 for sgd', () => {

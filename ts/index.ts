@@ -39,6 +39,7 @@ export function cpuInfo(): { gemmKernel: string; threads: number; simd: string[]
   return native().cpuInfo();
 }
 
+export { devices, cudaAvailability, type DeviceInfo, type CudaAvailability } from './device';
 export * from './gpu';
 export * from './multi-run';
 export {

@@ -105,7 +105,7 @@ export class Trainer extends EventEmitter {
             device: d.kind,
             deviceIndex: d.index,
             // TF32 tensor cores trade float32 results for speed: opt-in only.
-            tf32: d.kind === 'cuda' && process.env.BACKPROP_CUDA_TF32 === '1',
+            tf32: d.kind === 'cuda' && o.tf32,
           }),
       );
     let session: TrainingSession;

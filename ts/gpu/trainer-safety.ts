@@ -19,13 +19,13 @@ export type GpuSafetyOption = false | null | GPUSafetyConfig | (GPUSafetyConfigO
 
 function resolve(option: unknown, trainer: Trainer): { config: GPUSafetyConfig; source?: GpuSource; deviceIndex: number } | null {
   if (option === false || option === null) return null;
-  if (option === undefined) return trainer.device === 'cuda' ? { config: new GPUSafetyConfig(), deviceIndex: 0 } : null;
+  if (option === undefined) return trainer.device === 'cuda' ? { config: new GPUSafetyConfig(), deviceIndex: trainer.deviceIndex ?? 0 } : null;
   if (typeof option !== 'object') {
     throw new BackpropError('CONFIG_INVALID', 'gpuSafety must be false or an object of GPU safety options.', { field: 'gpuSafety' });
   }
-  if (option instanceof GPUSafetyConfig) return { config: option, deviceIndex: 0 };
+  if (option instanceof GPUSafetyConfig) return { config: option, deviceIndex: trainer.deviceIndex ?? 0 };
   const { source, deviceIndex, ...rest } = option as GPUSafetyConfigOptions & { source?: GpuSource; deviceIndex?: number };
-  return { config: new GPUSafetyConfig(rest), source, deviceIndex: deviceIndex ?? 0 };
+  return { config: new GPUSafetyConfig(rest), source, deviceIndex: deviceIndex ?? trainer.deviceIndex ?? 0 };
 }
 
 function observer(trainer: Trainer, options: ResolvedTrainOptions): RunObserver | null {
