@@ -114,6 +114,10 @@ export class ProgressDisplay {
     } else {
       this.bar = this.multibar.create(initial.total, initial.step, { text: this.barText(this.state) });
     }
+    // Each run's bar is drawn at its start and its end whatever the frame
+    // timer does, so even a run shorter than one frame is seen; steps in
+    // between are drawn at the bar's own bounded rate.
+    this.multibar.update();
   }
 
   /** Stores the newest state; drawing happens at the bar's own rate, or as a throttled plain line. */
@@ -141,7 +145,10 @@ export class ProgressDisplay {
       if (finalLine && this.state.step !== this.lastPlainStep) this.writePlain(this.state);
       this.lastPlainStep = this.state.step;
     }
-    if (this.kind === 'bar') this.bar?.update(Math.min(this.state.step, this.state.total), { text: this.barText(this.state) });
+    if (this.kind === 'bar' && this.bar) {
+      this.bar.update(Math.min(this.state.step, this.state.total), { text: this.barText(this.state) });
+      this.multibar?.update();
+    }
   }
 
   /** Stops drawing for good (the bar stays on screen in its last state) and gives stderr back to plain writes. */
