@@ -192,7 +192,8 @@ async function runPlannedTrainer(ctx, plan) {
   }
   if (outputDir) ctx.count('checkpoints', await validateCheckpointsUnder(outputDir, readCheckpoint, fail, label));
 
-  if (plan.resumeAfterAbort && run && run.metadata.outcome === 'aborted' && run.outputPath) {
+  // A run whose weights a handler poisoned checkpointed those weights: resuming it would diverge, as it should.
+  if (plan.resumeAfterAbort && poisonedAtStep === null && run && run.metadata.outcome === 'aborted' && run.outputPath) {
     await resumeAbortedRun(ctx, plan, data, run, label);
   }
 }
