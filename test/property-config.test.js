@@ -32,6 +32,7 @@ function assertRefusedNaming(fn, field, what) {
 // ---------------------------------------------------------------------------
 // Values: valid ones per field, and values each field must refuse.
 
+// A negative bound of -Number.MIN_VALUE, not `max: 0, maxExcluded`: the latter still yields -0, which is zero.
 const notANumber = fc.constantFrom(NaN, Infinity, -Infinity, '1', null, true, [], {});
 const nonInteger = fc.double({ noNaN: true, noDefaultInfinity: true }).filter((v) => !Number.isInteger(v));
 /** An integer (or not) outside [min, max], or not a number at all. */
@@ -79,9 +80,9 @@ const INVALID_TRAINER_FIELDS = {
   seed: outsideIntegerRange(0, 2 ** 32 - 1),
   optimizer: notOneOf(['adamw', 'sgd']),
   learningRate: fc.oneof(fc.double({ max: 0, noNaN: true }), fc.double({ min: 10, minExcluded: true, noNaN: true }), notANumber),
-  weightDecay: fc.oneof(fc.double({ max: 0, maxExcluded: true, noNaN: true }), notANumber),
-  momentum: fc.oneof(fc.double({ max: 0, maxExcluded: true, noNaN: true }), fc.double({ min: 1, noNaN: true }), notANumber),
-  gradientClipNorm: fc.oneof(fc.double({ max: 0, maxExcluded: true, noNaN: true }), fc.constantFrom(NaN, Infinity, '1', true, {})),
+  weightDecay: fc.oneof(fc.double({ max: -Number.MIN_VALUE, noNaN: true }), notANumber),
+  momentum: fc.oneof(fc.double({ max: -Number.MIN_VALUE, noNaN: true }), fc.double({ min: 1, noNaN: true }), notANumber),
+  gradientClipNorm: fc.oneof(fc.double({ max: -Number.MIN_VALUE, noNaN: true }), fc.constantFrom(NaN, Infinity, '1', true, {})),
   threads: outsideIntegerRange(0, 256),
   'model.inputSize': outsideIntegerRange(1, 1e6),
   'model.activation': notOneOf(['relu', 'tanh', 'gelu']),
@@ -133,7 +134,7 @@ const INVALID_TRAIN_FIELDS = {
   outputDir: fc.oneof(fc.constantFrom('', '   ', '\t'), fc.constantFrom(0, true, {})),
   saveEverySteps: outsideIntegerRange(0, Number.MAX_SAFE_INTEGER),
   saveEveryEpoch: fc.constantFrom(0, 1, 'yes', null),
-  validationSplit: fc.oneof(fc.double({ max: 0, maxExcluded: true, noNaN: true }), fc.double({ min: 0.9, minExcluded: true, noNaN: true }), notANumber),
+  validationSplit: fc.oneof(fc.double({ max: -Number.MIN_VALUE, noNaN: true }), fc.double({ min: 0.9, minExcluded: true, noNaN: true }), notANumber),
   stepEvents: notOneOf(['coalesce', 'block']),
   queueCapacity: outsideIntegerRange(1, 1e6),
   warmupSteps: outsideIntegerRange(0, Number.MAX_SAFE_INTEGER),
@@ -171,7 +172,7 @@ const INVALID_MULTI_RUN_FIELDS = {
   mergeMode: notOneOf(['simple', 'average']),
   initialLr: fc.oneof(fc.double({ max: 0, noNaN: true }), fc.double({ min: 10, minExcluded: true, noNaN: true }), notANumber),
   lrDecay: notOneOf(['linear', 'cosine', 'constant']),
-  replayFraction: fc.oneof(fc.double({ max: 0, maxExcluded: true, noNaN: true }), fc.double({ min: 0.5, minExcluded: true, noNaN: true }), notANumber),
+  replayFraction: fc.oneof(fc.double({ max: -Number.MIN_VALUE, noNaN: true }), fc.double({ min: 0.5, minExcluded: true, noNaN: true }), notANumber),
   maxTempC: fc.oneof(fc.double({ max: 0, noNaN: true }), fc.double({ min: 200, minExcluded: true, noNaN: true }), notANumber),
   batchSize: outsideIntegerRange(1, 65536),
   checkpointDir: fc.oneof(fc.constantFrom('', '  '), fc.constantFrom(0, null, true)),
