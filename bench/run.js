@@ -116,6 +116,8 @@ async function gpuBench() {
     const script = path.join(os.tmpdir(), `bp-bench-nvml-${process.pid}.txt`);
     fs.writeFileSync(script, 'init=ok\ndevices=1\n0.name=Stub GPU\n0.temp=55\n0.temp_shutdown=95\n0.mem_total_mb=81920\n0.mem_used_mb=1024\n0.power_mw=120000\n0.power_limit_mw=700000\n0.util_gpu=30\n0.util_mem=10\n0.clock_sm=1500\n0.clock_mem=2600\n0.fan=40\n0.throttle=0x1\n0.procs=1234:512\n');
     process.env.BACKPROP_STUB_NVML_SCRIPT = script;
+    // The failed probe of the system library above is cached: start over.
+    native().resetNvmlState();
     lib = stub;
     label = 'stub NVML (no GPU here)';
   }
@@ -142,6 +144,7 @@ async function gpuBench() {
   await monitor.stop();
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = process.cpuUsage(cpu0);
+  if (samples === 0) throw new Error('the GPU monitor delivered no status: the NVML sampling numbers above are not valid');
   add('GPU sampling', `monitor at 10 ms interval (${samples} samples)`, ((cpu.user + cpu.system) / 1e6 / wall) * 100, '% of one core', 'sampling thread + JS dispatch');
 }
 
