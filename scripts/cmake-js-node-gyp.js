@@ -18,6 +18,20 @@ const cmakeJs = require.resolve('cmake-js/bin/cmake-js', { paths: [root] });
 const cmd = [cmakeJs, 'compile', '--out', 'build'];
 if (debug) cmd.push('--debug');
 if (archArg) cmd.push('--arch', archArg.slice('--arch='.length));
+// The linker rewrites an existing output in place (same inode). A process
+// that has build/Release/backpropagate.node or the CUDA library loaded (a
+// test run calling `npm run prebuild`) would then run changed code and crash,
+// at the latest in the library's exit handlers. Detach the loaded copies
+// first: copy each to a fresh inode under the same name, so the build writes
+// into files no running process maps.
+const fs = require('node:fs');
+const outDir = path.join(root, 'build', debug ? 'Debug' : 'Release');
+for (const name of ['backpropagate.node', 'libbackpropagate_cuda.so']) {
+  const file = path.join(outDir, name);
+  if (!fs.existsSync(file)) continue;
+  fs.copyFileSync(file, file + '.detached');
+  fs.renameSync(file + '.detached', file);
+}
 const result = spawnSync(process.execPath, cmd, { cwd: root, stdio: 'inherit' });
 if (result.status !== 0) process.exit(result.status === null ? 1 : result.status);
 
@@ -25,7 +39,6 @@ if (result.status !== 0) process.exit(result.status === null ? 1 : result.status
 // it to prebuilds/. A process that has this very file loaded (a test run
 // calling `npm run prebuild`) would crash when its mapped code changes, so
 // hand prebuildify a fresh copy (new inode) and leave the loaded one intact.
-const fs = require('node:fs');
 const built = path.join(root, 'build', debug ? 'Debug' : 'Release', 'backpropagate.node');
 fs.copyFileSync(built, built + '.fresh');
 fs.renameSync(built + '.fresh', built);
