@@ -25,5 +25,7 @@ run('cmake', ['-S', '.', '-B', dir, '-DBP_BUILD_TESTS=ON', '-DBP_BUILD_ADDON=OFF
 run('cmake', ['--build', dir, '-j2', '--target', 'bp_engine_tests']);
 const exe = path.join(dir, 'bp_engine_tests');
 const env = mode === 'tsan' ? { TSAN_OPTIONS: 'halt_on_error=1' } : mode === 'asan' ? { ASAN_OPTIONS: 'detect_leaks=1', UBSAN_OPTIONS: 'halt_on_error=1:print_stacktrace=1' } : {};
-if (valgrind) run('valgrind', ['--error-exitcode=1', '--leak-check=full', '--errors-for-leak-kinds=definite', exe, ...filter], env);
+// --fair-sched: valgrind runs one thread at a time, and without fair
+// scheduling a spinning producer can starve the queue's consumer for minutes.
+if (valgrind) run('valgrind', ['--error-exitcode=1', '--fair-sched=yes', '--leak-check=full', '--errors-for-leak-kinds=definite', exe, ...filter], env);
 else run(exe, filter, env);
