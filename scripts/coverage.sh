@@ -6,7 +6,19 @@
 # deliberately not covered.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v gcovr >/dev/null || { echo "coverage: gcovr is not installed (apt-get install -y gcovr)"; exit 1; }
+# gcovr reads the native counters. It is installed here when it can be
+# (Debian's package as root; pip's --user install otherwise); when neither
+# works the message says what to install.
+if ! command -v gcovr >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "coverage: installing gcovr (apt-get install -y gcovr)"
+    { apt-get install -y gcovr >/dev/null 2>&1 || { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y gcovr >/dev/null; }; } || true
+  elif command -v python3 >/dev/null; then
+    echo "coverage: installing gcovr (python3 -m pip install --user gcovr)"
+    python3 -m pip install --user --quiet gcovr >/dev/null 2>&1 && export PATH="$HOME/.local/bin:$PATH" || true
+  fi
+fi
+command -v gcovr >/dev/null || { echo "coverage: gcovr is not installed and could not be installed here: apt-get install -y gcovr (or pip install gcovr)"; exit 1; }
 rm -rf coverage build-cov/**/*.gcda 2>/dev/null || true
 npx cmake-js compile --out build-cov --CDBP_COVERAGE=ON --CDCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake -S . -B build-cov-native -DBP_BUILD_TESTS=ON -DBP_BUILD_ADDON=OFF -DBP_COVERAGE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
