@@ -8,6 +8,7 @@
  * validation split taken from the end, see every class.
  */
 import { BackpropError, formatValue } from './errors';
+import { rejectUnknownKeys } from './validation';
 
 export interface Dataset {
   /** rows x inputSize features, row by row. */
@@ -192,15 +193,7 @@ function checkOptions(options: unknown, known: readonly string[], generator: str
     );
   }
   const record = options as Record<string, unknown>;
-  for (const key of Object.keys(record)) {
-    if (!known.includes(key)) {
-      throw new BackpropError(
-        'CONFIG_INVALID',
-        `Unknown option '${key}' for datasets.${generator}() (not one of: ${known.join(', ')}). Remove it or fix its spelling.`,
-        { field: key, value: record[key] },
-      );
-    }
-  }
+  rejectUnknownKeys(record, known, '', { where: `for datasets.${generator}()` });
   return record;
 }
 

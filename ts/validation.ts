@@ -21,12 +21,23 @@ export function requireRecord(value: unknown, field: string, hint: string): Reco
   return value as Record<string, unknown>;
 }
 
-export function rejectUnknownKeys(record: Record<string, unknown>, known: readonly string[], prefix: string): void {
+/**
+ * Throws for the first key of `record` that is not in `known`. `prefix` is
+ * prepended to the key in `details.field` (such as 'model.'); `where` names
+ * the entry point in the message (such as 'for datasets.spirals()'), by
+ * default the prefix. Keys listed in `ignore` are accepted without a check.
+ */
+export function rejectUnknownKeys(
+  record: Record<string, unknown>,
+  known: readonly string[],
+  prefix: string,
+  options: { where?: string; ignore?: readonly string[] } = {},
+): void {
   for (const key of Object.keys(record)) {
-    if (known.includes(key)) continue;
+    if (known.includes(key) || options.ignore?.includes(key)) continue;
     const suggestion = closestKey(key, known);
     const didYouMean = suggestion ? ` Did you mean '${suggestion}'?` : '';
-    const where = prefix ? `in ${prefix.slice(0, -1)} ` : '';
+    const where = options.where ? `${options.where} ` : prefix ? `in ${prefix.slice(0, -1)} ` : '';
     throw new BackpropError(
       'CONFIG_INVALID',
       `Unknown option '${key}' ${where}(not one of: ${known.join(', ')}).${didYouMean} Remove it or fix its spelling.`,

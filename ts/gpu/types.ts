@@ -2,6 +2,7 @@
  * GPU health vocabulary: conditions, safety thresholds and status samples.
  */
 import { BackpropError } from '../errors';
+import { rejectUnknownKeys } from '../validation';
 
 /** GPU safety conditions, from harmless to dangerous; 'unknown' when nothing could be read. */
 export const GPUCondition = Object.freeze({
@@ -58,7 +59,7 @@ export class GPUSafetyConfig {
 
   constructor(options: GPUSafetyConfigOptions = {}) {
     if (typeof options !== 'object' || options === null) {
-      throw new BackpropError('CONFIG_INVALID', 'GPUSafetyConfig takes an object of options, e.g. new GPUSafetyConfig({ tempCritical: 85 }).', { field: 'gpuSafety' });
+      throw new BackpropError('CONFIG_INVALID', 'GPUSafetyConfig takes an object of options, e.g. new GPUSafetyConfig({ tempCritical: 85 }).', { field: 'gpuSafety', value: options });
     }
     for (const [key, value] of Object.entries(options)) {
       if (value === undefined) continue;
@@ -70,25 +71,25 @@ export class GPUSafetyConfig {
         if (typeof value !== 'boolean') {
           throw new BackpropError('CONFIG_INVALID', `gpuSafety.${key} must be true or false (got ${String(value)}).`, { field: `gpuSafety.${key}`, value });
         }
-      } else if (key !== 'source') {
-        throw new BackpropError('CONFIG_INVALID', `Unknown GPU safety option '${key}'. Known options: ${[...numericFields, ...booleanFields].join(', ')}.`, { field: `gpuSafety.${key}` });
+      } else {
+        rejectUnknownKeys({ [key]: value }, [...numericFields, ...booleanFields], 'gpuSafety.', { ignore: ['source'] });
       }
       if (key !== 'source') (this as Record<string, unknown>)[key] = value;
     }
     if (!(this.tempWarning <= this.tempCritical && this.tempCritical <= this.tempEmergency)) {
-      throw new BackpropError('CONFIG_INVALID', `GPU temperature thresholds must satisfy tempWarning <= tempCritical <= tempEmergency (got ${this.tempWarning}, ${this.tempCritical}, ${this.tempEmergency}).`, { field: 'gpuSafety.tempCritical' });
+      throw new BackpropError('CONFIG_INVALID', `GPU temperature thresholds must satisfy tempWarning <= tempCritical <= tempEmergency (got ${this.tempWarning}, ${this.tempCritical}, ${this.tempEmergency}).`, { field: 'gpuSafety.tempCritical', value: this.tempCritical });
     }
     if (this.vramWarning > this.vramCritical) {
-      throw new BackpropError('CONFIG_INVALID', `vramWarning (${this.vramWarning}) must not exceed vramCritical (${this.vramCritical}).`, { field: 'gpuSafety.vramWarning' });
+      throw new BackpropError('CONFIG_INVALID', `vramWarning (${this.vramWarning}) must not exceed vramCritical (${this.vramCritical}).`, { field: 'gpuSafety.vramWarning', value: this.vramWarning });
     }
     if (this.powerWarning > this.powerCritical) {
-      throw new BackpropError('CONFIG_INVALID', `powerWarning (${this.powerWarning}) must not exceed powerCritical (${this.powerCritical}).`, { field: 'gpuSafety.powerWarning' });
+      throw new BackpropError('CONFIG_INVALID', `powerWarning (${this.powerWarning}) must not exceed powerCritical (${this.powerCritical}).`, { field: 'gpuSafety.powerWarning', value: this.powerWarning });
     }
     if (!Number.isInteger(this.maxCooldownAttempts) || this.maxCooldownAttempts < 1) {
       throw new BackpropError('CONFIG_INVALID', `maxCooldownAttempts must be a whole number >= 1 (got ${this.maxCooldownAttempts}).`, { field: 'gpuSafety.maxCooldownAttempts', value: this.maxCooldownAttempts });
     }
     if (this.checkIntervalMs < 1) {
-      throw new BackpropError('CONFIG_INVALID', `checkIntervalMs must be >= 1 (got ${this.checkIntervalMs}).`, { field: 'gpuSafety.checkIntervalMs' });
+      throw new BackpropError('CONFIG_INVALID', `checkIntervalMs must be >= 1 (got ${this.checkIntervalMs}).`, { field: 'gpuSafety.checkIntervalMs', value: this.checkIntervalMs });
     }
   }
 }
