@@ -36,6 +36,7 @@ const typoCases = [
   ['new Trainer() model', () => new bp.Trainer({ model: { ...model, hiddenLayer: [4] } }), 'model.hiddenLayer', 'hiddenLayers'],
   ['datasets.spirals()', () => bp.datasets.spirals({ sample: 10 }), 'sample', 'samples'],
   ['datasets.blobs()', () => bp.datasets.blobs({ classs: 3 }), 'classs', 'classes'],
+  ['createEventHub()', () => bp.createEventHub({ maxStepRat: 10 }), 'maxStepRat', 'maxStepRate'],
   ['new GPUSafetyConfig()', () => new bp.GPUSafetyConfig({ tempCritcal: 85 }), 'gpuSafety.tempCritcal', 'tempCritical'],
 ];
 
@@ -57,6 +58,18 @@ describe('option validation: one module, the same details everywhere', () => {
     assert.equal(error.details.field, 'epoch');
     assert.equal(error.details.value, 1);
     assert.equal(error.details.suggestion, 'epochs');
+  });
+
+  it('hub.listen(): an unknown server option rejects with the field and a suggestion', async () => {
+    const hub = bp.createEventHub();
+    try {
+      const error = await configErrorAsync(() => hub.listen({ tokn: 'abcdefghij' }));
+      assert.equal(error.details.field, 'tokn');
+      assert.equal(error.details.value, 'abcdefghij');
+      assert.equal(error.details.suggestion, 'token');
+    } finally {
+      await hub.close();
+    }
   });
 
   it('a key far from every known one gets no suggestion, but still names field and value', () => {

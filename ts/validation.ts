@@ -25,13 +25,14 @@ export function requireRecord(value: unknown, field: string, hint: string): Reco
  * Throws for the first key of `record` that is not in `known`. `prefix` is
  * prepended to the key in `details.field` (such as 'model.'); `where` names
  * the entry point in the message (such as 'for datasets.spirals()'), by
- * default the prefix. Keys listed in `ignore` are accepted without a check.
+ * default the prefix; `noun` names the kind of option ('Unknown event hub
+ * option ...'). Keys listed in `ignore` are accepted without a check.
  */
 export function rejectUnknownKeys(
   record: Record<string, unknown>,
   known: readonly string[],
   prefix: string,
-  options: { where?: string; ignore?: readonly string[] } = {},
+  options: { where?: string; noun?: string; ignore?: readonly string[] } = {},
 ): void {
   for (const key of Object.keys(record)) {
     if (known.includes(key) || options.ignore?.includes(key)) continue;
@@ -40,7 +41,7 @@ export function rejectUnknownKeys(
     const where = options.where ? `${options.where} ` : prefix ? `in ${prefix.slice(0, -1)} ` : '';
     throw new BackpropError(
       'CONFIG_INVALID',
-      `Unknown option '${key}' ${where}(not one of: ${known.join(', ')}).${didYouMean} Remove it or fix its spelling.`,
+      `Unknown ${options.noun ? `${options.noun} ` : ''}option '${key}' ${where}(not one of: ${known.join(', ')}).${didYouMean} Remove it or fix its spelling.`,
       suggestion === undefined ? { field: `${prefix}${key}`, value: record[key] } : { field: `${prefix}${key}`, value: record[key], suggestion },
     );
   }

@@ -14,6 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { datasets } from '../datasets';
 import { BackpropError } from '../errors';
+import { rejectUnknownKeys } from '../validation';
 import { GPUMonitor } from '../gpu/monitor';
 import { nvmlInfo } from '../gpu/queries';
 import { scriptedGpuSource } from '../gpu/scripted-source';
@@ -146,9 +147,7 @@ function resolveDemo(demo: true | DemoOptions): Required<DemoOptions> {
   const o = demo === true ? {} : demo;
   if (typeof o !== 'object' || o === null) throw new BackpropError('CONFIG_INVALID', 'demo must be true or an options object.', { field: 'demo' });
   const known = Object.keys(DEMO_DEFAULTS);
-  for (const key of Object.keys(o)) {
-    if (!known.includes(key)) throw new BackpropError('CONFIG_INVALID', `Unknown demo option '${key}' (known: ${known.join(', ')}).`, { field: `demo.${key}` });
-  }
+  rejectUnknownKeys(o as Record<string, unknown>, known, 'demo.', { noun: 'demo' });
   const out = { ...DEMO_DEFAULTS, ...o } as Required<DemoOptions>;
   for (const key of ['runs', 'stepsPerRun', 'batchSize', 'threads'] as const) {
     if (!(Number.isInteger(out[key]) && out[key] >= 1)) throw new BackpropError('CONFIG_INVALID', `demo.${key} must be an integer >= 1 (got ${String(out[key])}).`, { field: `demo.${key}` });

@@ -7,7 +7,32 @@
 import type * as PromClient from 'prom-client';
 import type { Registry } from 'prom-client';
 import { conditionSeverity } from '../gpu/types';
-import type { EventHub } from './hub';
+import type { GPUStatus } from '../gpu/types';
+import type { SourceActivity, SourceKind } from './protocol';
+
+/** Per-source figures a metrics scrape reads. */
+export interface MetricsView {
+  sources: Array<{
+    label: string;
+    kind: SourceKind;
+    activity: SourceActivity;
+    stepsTotal: number;
+    runsTotal: Record<string, number>;
+    loss: number | null;
+    validationLoss: number | null;
+    learningRate: number | null;
+    stepsPerSecond: number | null;
+    samplesPerSecond: number | null;
+  }>;
+  gpus: Array<{ status: GPUStatus }>;
+  clients: number;
+}
+
+/** What the metrics registry reads from (the event hub implements it; metrics never imports the hub). */
+export interface MetricsSource {
+  metricsView(): MetricsView;
+  readonly stats: { readonly messages: number; readonly droppedClients: number };
+}
 
 const GIB = 1024 ** 3;
 const ACTIVITIES = ['idle', 'running', 'paused', 'stopping'] as const;
@@ -37,15 +62,15 @@ export const METRIC_NAMES = [
   'backprop_dashboard_clients_dropped_total',
 ] as const;
 
-export function createMetricsRegistry(hub: EventHub): Registry {
+export function createMetricsRegistry(hub: MetricsSource): Registry {
   // Loaded on first use, so requiring the package costs nothing for the
   // many programs that never serve a dashboard.
   const { Counter, Gauge, Registry: PromRegistry } = require('prom-client') as typeof PromClient;
   const registry = new PromRegistry();
-  const view = (): ReturnType<EventHub['metricsView']> => hub.metricsView();
-  let cached: ReturnType<EventHub['metricsView']> | null = null;
+  const view = (): MetricsView => hub.metricsView();
+  let cached: MetricsView | null = null;
   // One view per scrape: the first collect() of a scrape reads it, the rest reuse it.
-  const read = (): ReturnType<EventHub['metricsView']> => {
+  const read = (): MetricsView => {
     if (cached === null) {
       cached = view();
       setImmediate(() => {
@@ -55,7 +80,7 @@ export function createMetricsRegistry(hub: EventHub): Registry {
     return cached;
   };
 
-  const sourceGauge = (name: string, help: string, pick: (s: ReturnType<EventHub['metricsView']>['sources'][number]) => number | null): void => {
+  const sourceGauge = (name: string, help: string, pick: (s: MetricsView['sources'][number]) => number | null): void => {
     new Gauge({
       name,
       help,
@@ -70,7 +95,7 @@ export function createMetricsRegistry(hub: EventHub): Registry {
       },
     });
   };
-  const gpuGauge = (name: string, help: string, pick: (g: ReturnType<EventHub['metricsView']>['gpus'][number]['status']) => number | null): void => {
+  const gpuGauge = (name: string, help: string, pick: (g: MetricsView['gpus'][number]['status']) => number | null): void => {
     new Gauge({
       name,
       help,

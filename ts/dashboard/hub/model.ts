@@ -1,0 +1,152 @@
+/**
+ * What the hub keeps per watched source, per run and per GPU, and the small
+ * pure helpers that turn source values into message fields.
+ */
+import type { EventEmitter } from 'node:events';
+import type { GPUStatus } from '../../gpu/types';
+import type { LossHistory } from '../history';
+import type { ClientErrorCode, CommandName, RunStatus, SourceActivity, SourceKind } from '../protocol';
+import type { GpuThresholds } from './options';
+import type { LatestWinsThrottle } from './throttle';
+
+export type Listener = (...args: any[]) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** The controls a source may have (duck-typed: a command is offered when its method exists). */
+export type Controllable = {
+  pause?: () => void;
+  resume?: () => void;
+  abort?: (reason?: string) => void;
+  setLearningRate?: (lr: number) => void;
+  status?: unknown;
+};
+
+export interface SourceEntry {
+  label: string;
+  kind: SourceKind;
+  obj: EventEmitter & Controllable;
+  listeners: Array<[string, Listener]>;
+  activity: SourceActivity;
+  /** The run in progress (or the last one) of this source. */
+  run: RunEntry | null;
+  /** Multi-run session id, or the trainer's last run id. */
+  runId: string | null;
+  numRuns: number | null;
+  learningRate: number | null;
+  batchSize: number | null;
+  thresholds: GpuThresholds;
+  stepsTotal: number;
+  runsTotal: { completed: number; aborted: number; failed: number };
+  /** Set when a client aborted this source, for the runEnd reason. */
+  abortedBy: string | null;
+  lastRunFailed: { status: RunStatus; reason: string | null } | null;
+}
+
+export interface RunEntry {
+  key: string;
+  source: SourceEntry;
+  runId: string | null;
+  runIndex: number | null;
+  status: RunStatus;
+  startedAt: number;
+  endedAt: number | null;
+  step: number;
+  loss: number | null;
+  epoch: number;
+  learningRate: number | null;
+  stepsPerSecond: number | null;
+  samplesPerSecond: number | null;
+  validationLoss: number | null;
+  validationAccuracy: number | null;
+  finalLoss: number | null;
+  durationSeconds: number | null;
+  checkpointPath: string | null;
+  error: { name: string; code: string | null; message: string } | null;
+  reason: string | null;
+  history: LossHistory;
+  /** Steps since the last step message, and their loss sum (for count / lossMean). */
+  pendingCount: number;
+  pendingLossSum: number;
+  steps: LatestWinsThrottle;
+  // Rate estimate
+  rateAt: number;
+  rateStep: number;
+  lastStepAt: number;
+}
+
+export interface GpuEntry {
+  deviceIndex: number;
+  source: string;
+  status: GPUStatus;
+  thresholds: GpuThresholds;
+  samples: LatestWinsThrottle;
+}
+
+export interface CommandInput {
+  command: CommandName;
+  target?: string | null;
+  reason?: string | null;
+  learningRate?: number | null;
+}
+
+/** The result of a command, as sent back to the client (ack or error). */
+export type CommandResult = { ok: true; targets: string[] } | { ok: false; code: ClientErrorCode; message: string };
+
+/** What a source's end-of-run or end-of-epoch values look like once checked. */
+export interface EpochInfo {
+  validationLoss: number | null;
+  validationAccuracy: number | null;
+}
+
+export interface GpuReadErrorInfo {
+  error?: unknown;
+  deviceIndex?: number;
+  consecutiveFailures?: number;
+  thermalSafetyDisabled?: boolean;
+}
+
+export function finiteOrNull(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+export function gpuPayload(status: GPUStatus, source: string, thresholds: GpuThresholds): Record<string, unknown> {
+  const processes = status.processes ? status.processes.slice(0, 16) : null;
+  return { source, ...status, processes, thresholds };
+}
+
+/** Summaries of errors for messages (never the stack). */
+export function errorSummary(error: unknown): { name: string; code: string | null; message: string } {
+  const e = error as { name?: unknown; code?: unknown; message?: unknown };
+  return {
+    name: typeof e?.name === 'string' ? e.name : 'Error',
+    code: typeof e?.code === 'string' ? e.code : null,
+    message: typeof e?.message === 'string' ? e.message : String(error),
+  };
+}
+
+/** Facts read once from a source when it is watched. */
+export interface SourceFacts {
+  thresholds: GpuThresholds;
+  batchSize: number | null;
+  numRuns: number | null;
+}
+
+/** A freshly watched source: idle, no run yet. */
+export function newSourceEntry(label: string, kind: SourceKind, obj: SourceEntry['obj'], facts: SourceFacts): SourceEntry {
+  return {
+    label,
+    kind,
+    obj,
+    listeners: [],
+    activity: 'idle',
+    run: null,
+    runId: null,
+    numRuns: facts.numRuns,
+    learningRate: null,
+    batchSize: facts.batchSize,
+    thresholds: facts.thresholds,
+    stepsTotal: 0,
+    runsTotal: { completed: 0, aborted: 0, failed: 0 },
+    abortedBy: null,
+    lastRunFailed: null,
+  };
+}
