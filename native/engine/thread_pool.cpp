@@ -75,7 +75,7 @@ ThreadPool::~ThreadPool() {
 void ThreadPool::runTasks() {
   // job_/jobSize_ are stable while any claimed worker or the caller is inside: the caller clears
   // them only after every claimed worker finished.
-  const std::function<void(int)>& fn = *job_;
+  const TaskRef& fn = *job_;
   const int n = jobSize_;
   while (!failed_.load(std::memory_order_relaxed)) {
     const int i = next_.fetch_add(1, std::memory_order_relaxed);
@@ -112,7 +112,7 @@ void ThreadPool::workerLoop() {
   }
 }
 
-void ThreadPool::parallelFor(int n, const std::function<void(int)>& fn) {
+void ThreadPool::run(int n, TaskRef fn) {
   if (n <= 0) return;
   // Serial paths: nothing to share, or a nested/concurrent call that would otherwise clobber the
   // job in flight. A plain loop gives the documented exception behaviour for free.
