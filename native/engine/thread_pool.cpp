@@ -7,10 +7,12 @@ namespace bp {
 
 namespace {
 
-// Long enough to catch back-to-back parallelFor calls (consecutive GEMMs of one training step)
-// without a futex round trip, short enough that an idle pool costs nothing measurable.
+// Long enough to bridge the serial gaps of a training step (bias and activation passes, the loss,
+// the next minibatch's gather: tens of microseconds) so the step's nine parallel regions do not
+// each pay a futex wake-up (costly under a hypervisor), short enough that an idle pool costs
+// nothing measurable. 50 us measured 2-3 % faster than 5 us at batch 128 on 2 cores.
 #ifndef BP_WSPIN
-#define BP_WSPIN 5000
+#define BP_WSPIN 50000
 #endif
 constexpr std::chrono::nanoseconds kWorkerSpin{BP_WSPIN};
 // The caller only waits for workers that are already running tasks of about the same size as its
