@@ -87,8 +87,9 @@ describe('backprop: Ctrl-C (child process)', function () {
 
   it('twice: exits 130 at once, without waiting for the step to end or saving', async () => {
     // Steps of about a second: the second Ctrl-C comes while the first waits for the step to end.
+    // 8192 rows are two full batches, so no short step follows step 1 and ends before the second.
     const cwd = tempDir();
-    const run = startCli(['train', '--demo', 'spirals', '--samples', '4200', '--validation-split', '0', '--hidden', '2048,2048', '--batch-size', '4096', '--threads', '1', '--max-steps', '50'], { cwd });
+    const run = startCli(['train', '--demo', 'spirals', '--samples', '8192', '--validation-split', '0', '--hidden', '2048,2048', '--batch-size', '4096', '--threads', '1', '--max-steps', '50'], { cwd });
     await run.waitFor(/^step 1\//m);
     run.child.kill('SIGINT');
     await run.waitFor(/Ctrl-C: stopping at the next step/);

@@ -8,6 +8,8 @@
 
 namespace bp {
 
+class ThreadPool;
+
 enum class OptimizerKind { AdamW, Sgd };
 
 struct OptimizerConfig {
@@ -25,9 +27,10 @@ class Optimizer {
  public:
   Optimizer(OptimizerConfig config, size_t parameterCount);
 
-  // Clips (if configured) and applies one update with learning rate lr.
-  // Returns the gradient's global L2 norm before clipping.
-  double step(float* params, float* grad, float lr);
+  // Clips (if configured) and applies one update with learning rate lr, spread over pool's threads
+  // when given (the result is the same bits for every thread count). Returns the gradient's global
+  // L2 norm before clipping. Allocates nothing.
+  double step(float* params, float* grad, float lr, ThreadPool* pool = nullptr);
 
   const OptimizerConfig& config() const { return config_; }
   // AdamW: exp_avg, exp_avg_sq. SGD: momentum buffer in m, v empty.
@@ -40,8 +43,14 @@ class Optimizer {
   void reset();
 
  private:
+  // Runs fn(begin, count) -> partial sum of squares over fixed chunks, into partial_.
+  template <class Fn>
+  void forEachChunk(ThreadPool* pool, Fn&& fn);
+  double partialTotal() const;
+
   OptimizerConfig config_;
   std::vector<float> m_, v_;
+  std::vector<double> partial_;  // per-chunk sums of squared gradients
   uint64_t t_ = 0;
 };
 

@@ -7,12 +7,28 @@
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
-#include <functional>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace bp {
+
+// A non-owning reference to a callable `void(int)`. parallelFor runs on every GEMM of every
+// training step; std::function would heap-allocate for any lambda capturing more than two
+// pointers, and the step path allocates nothing.
+class TaskRef {
+ public:
+  template <class F, class = std::enable_if_t<!std::is_same_v<std::decay_t<F>, TaskRef>>>
+  TaskRef(F& fn)  // NOLINT(google-explicit-constructor): built implicitly from the caller's lambda
+      : ctx_(const_cast<void*>(static_cast<const void*>(&fn))),
+        call_([](void* ctx, int i) { (*static_cast<F*>(ctx))(i); }) {}
+  void operator()(int i) const { call_(ctx_, i); }
+
+ private:
+  void* ctx_;
+  void (*call_)(void*, int);
+};
 
 class ThreadPool {
  public:
@@ -30,9 +46,14 @@ class ThreadPool {
   // task has thrown, indices not yet started are skipped (as a plain loop would stop).
   // A nested call from inside fn (or a concurrent call from a second thread) runs serially on the
   // calling thread instead of deadlocking.
-  void parallelFor(int n, const std::function<void(int)>& fn);
+  // fn must outlive the call (it is referenced, never copied).
+  template <class F>
+  void parallelFor(int n, F&& fn) {
+    run(n, TaskRef(fn));
+  }
 
  private:
+  void run(int n, TaskRef fn);
   void workerLoop();
   // Takes indices until none are left or a task failed; records the first exception.
   void runTasks();
@@ -45,7 +66,7 @@ class ThreadPool {
   bool stop_ = false;
   // Published under mutex_; a worker may only join the job while `open_`, so a worker that wakes
   // late never touches a job the caller has already returned from.
-  const std::function<void(int)>* job_ = nullptr;
+  const TaskRef* job_ = nullptr;
   int jobSize_ = 0;
   bool open_ = false;
   int maxClaims_ = 0;

@@ -480,7 +480,7 @@ void Trainer::runLoop() {
             optimizer_.setStepCount(optimizer_.stepCount() + 1);  // the device applied the update
             deviceAhead_ = true;
           } else {
-            optimizer_.step(params_.data(), grad_.data(), static_cast<float>(lr));
+            optimizer_.step(params_.data(), grad_.data(), static_cast<float>(lr), pool_.get());
           }
         }
         ++step;

@@ -4,15 +4,21 @@
 // Prints the median GFLOP/s of several repetitions; `--json` prints one JSON
 // object instead (for scripts/bench), `--generic` forces the generic kernel,
 // `--quick` uses fewer repetitions and a 1024^3 square.
+// `--step BATCH THREADS STEPS` instead runs whole training steps of that MLP
+// (minibatch gather, Mlp::forwardBackward, AdamW) as Trainer does on the CPU,
+// and prints the median step time: the loop to profile (perf, callgrind).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "gemm.hpp"
+#include "mlp.hpp"
+#include "optimizer.hpp"
 #include "rng.hpp"
 #include "thread_pool.hpp"
 
@@ -81,16 +87,67 @@ const char* transName(bp::Trans a, bp::Trans b) {
   return b == bp::Trans::No ? "TN" : "TT";
 }
 
+// Whole training steps of the 784-256-128-10 classifier on 8192 random rows, in the order the CPU
+// trainer runs them: gather the shuffled minibatch, forward + backward, AdamW.
+int stepBench(int batch, int threads, int steps) {
+  bp::ModelSpec spec;
+  spec.inputSize = 784;
+  spec.hidden = {256, 128};
+  spec.outputSize = 10;
+  bp::Mlp mlp(spec);
+  const size_t n = mlp.parameterCount();
+  std::vector<float> params(n), grad(n);
+  bp::Rng rng(1, 1);
+  bp::initParameters(spec, params.data(), rng);
+  bp::Optimizer opt(bp::OptimizerConfig{}, n);
+  const size_t rows = 8192, in = 784;
+  std::vector<float> x(rows * in);
+  std::vector<int32_t> y(rows);
+  for (auto& v : x) v = rng.uniform() * 2 - 1;
+  for (auto& v : y) v = static_cast<int32_t>(rng.next() % 10);
+  std::vector<uint32_t> perm(rows);
+  for (size_t i = 0; i < rows; ++i) perm[i] = static_cast<uint32_t>((i * 2654435761u) % rows);
+  std::vector<float> xb(static_cast<size_t>(batch) * in);
+  std::vector<int32_t> lb(batch);
+  std::unique_ptr<bp::ThreadPool> pool = threads > 1 ? std::make_unique<bp::ThreadPool>(threads) : nullptr;
+  size_t cursor = 0;
+  auto step = [&] {
+    if (cursor + batch > rows) cursor = 0;
+    for (int i = 0; i < batch; ++i) {
+      const size_t row = perm[cursor + i];
+      std::memcpy(&xb[static_cast<size_t>(i) * in], &x[row * in], in * sizeof(float));
+      lb[i] = y[row];
+    }
+    cursor += batch;
+    mlp.forwardBackward(params.data(), grad.data(), xb.data(), lb.data(), nullptr, batch, pool.get());
+    opt.step(params.data(), grad.data(), 1e-3f, pool.get());
+  };
+  for (int i = 0; i < 5; ++i) step();  // warm-up: buffers, page faults
+  std::vector<double> samples;
+  for (int i = 0; i < steps; ++i) {
+    const double t0 = nowSeconds();
+    step();
+    samples.push_back(nowSeconds() - t0);
+  }
+  std::sort(samples.begin(), samples.end());
+  const double med = samples[samples.size() / 2];
+  std::printf("step batch %d, %d thread%s: median %.1f us, %.0f samples/s, %.1f GFLOP/s (6 x %zu per sample)\n",
+              batch, threads, threads > 1 ? "s" : "", med * 1e6, batch / med, 6.0 * n * batch / med * 1e-9, n);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   bool json = false, quick = false;
+  if (argc == 5 && !std::strcmp(argv[1], "--step"))
+    return stepBench(std::atoi(argv[2]), std::atoi(argv[3]), std::atoi(argv[4]));
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json")) json = true;
     else if (!std::strcmp(argv[i], "--generic")) bp::gemmForceGeneric(true);
     else if (!std::strcmp(argv[i], "--quick")) quick = true;
     else {
-      std::fprintf(stderr, "usage: bp_gemm_bench [--json] [--generic] [--quick]\n");
+      std::fprintf(stderr, "usage: bp_gemm_bench [--json] [--generic] [--quick] | --step BATCH THREADS STEPS\n");
       return 2;
     }
   }
