@@ -77,7 +77,7 @@ void GpuMonitorHandle::onSample(const bp::GpuSample& sample) {
       if (entry.second.deviceIndex == sample.reading.deviceIndex) entry.second.guard->onSample(sample, now);
     }
     if (pending_.size() >= kMaxPendingSamples) {
-      pending_.erase(pending_.begin());
+      pending_.pop_front();
       ++dropped_;
     }
     pending_.push_back(sample);
@@ -164,7 +164,7 @@ Napi::Value GpuMonitorHandle::Stop(const Napi::CallbackInfo& info) {
   // caller can dispatch them in order before resolving.
   Napi::Env env = info.Env();
   stopAndJoin();
-  std::vector<bp::GpuSample> rest;
+  std::deque<bp::GpuSample> rest;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     rest.swap(pending_);

@@ -11,6 +11,7 @@
 #pragma once
 #include <napi.h>
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -52,7 +53,8 @@ class GpuMonitorHandle : public Napi::ObjectWrap<GpuMonitorHandle> {
   napi_env env_ = nullptr;
 
   std::mutex mutex_;  // guards pending_, scheduled_, guards_
-  std::vector<bp::GpuSample> pending_;
+  // Bounded FIFO (kMaxPendingSamples): when full, the oldest sample goes, in O(1).
+  std::deque<bp::GpuSample> pending_;
   bool scheduled_ = false;
   uint64_t dropped_ = 0;
   struct Attached {
@@ -62,7 +64,7 @@ class GpuMonitorHandle : public Napi::ObjectWrap<GpuMonitorHandle> {
   };
   std::map<int, Attached> guards_;
   int nextGuardId_ = 1;
-  std::vector<bp::GpuSample> drained_;
+  std::deque<bp::GpuSample> drained_;
 };
 
 Napi::Value NvmlStatus(const Napi::CallbackInfo& info);

@@ -188,7 +188,7 @@ Napi::Value TrainingSession::ParameterCount(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value TrainingSession::DeviceDescription(const Napi::CallbackInfo& info) {
-  bp::DeviceBackend* device = trainer_->device();
+  bp::ComputeBackend* device = trainer_->device();
   return Napi::String::New(info.Env(), device ? device->description() : std::string());
 }
 
