@@ -26,6 +26,8 @@ class GpuMonitorHandle : public Napi::ObjectWrap<GpuMonitorHandle> {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit GpuMonitorHandle(const Napi::CallbackInfo& info);
+  // GpuMonitorHandle(...) without `new`: a coded TypeError like every other bad call.
+  static Napi::Value OnCalledAsFunction(const Napi::CallbackInfo& info);
   ~GpuMonitorHandle() override;
 
  private:
@@ -37,6 +39,8 @@ class GpuMonitorHandle : public Napi::ObjectWrap<GpuMonitorHandle> {
   Napi::Value SetConfig(const Napi::CallbackInfo& info);
   Napi::Value AttachTrainer(const Napi::CallbackInfo& info);
   Napi::Value DetachTrainer(const Napi::CallbackInfo& info);
+  static Napi::Value GetRunning(const Napi::CallbackInfo& info);
+  static Napi::Value GetDropped(const Napi::CallbackInfo& info);
   Napi::Value Running(const Napi::CallbackInfo& info);
   Napi::Value Dropped(const Napi::CallbackInfo& info);
 
