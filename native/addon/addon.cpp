@@ -14,6 +14,7 @@
 #include "args.hpp"
 #include "napi_util.hpp"
 #include "sha256.hpp"
+#include "simulated_gpu_handle.hpp"
 #include "thread_pool.hpp"
 #include "training_session.hpp"
 
@@ -206,6 +207,7 @@ class BackpropAddon : public Napi::Addon<BackpropAddon> {
                              InstanceMethod<&BackpropAddon::DispatchBenchmarkMethod>("dispatchBenchmark"),
                              InstanceMethod<&BackpropAddon::SgemmBenchmarkMethod>("sgemmBenchmark"),
                              InstanceValue("GpuMonitorHandle", GpuMonitorHandle::Define(env), napi_enumerable),
+                             InstanceValue("SimulatedGpuHandle", SimulatedGpuHandle::Define(env), napi_enumerable),
                              InstanceMethod<&BackpropAddon::NvmlStatusMethod>("nvmlStatus"),
                              InstanceMethod<&BackpropAddon::ReadGpuMethod>("readGpu"),
                              InstanceMethod<&BackpropAddon::EvaluateGpuReadingMethod>("evaluateGpuReading"),

@@ -231,6 +231,7 @@ inline std::string elementName(const char* key, uint32_t i) {
 // receiver against the class's signature and throws "Illegal invocation".)
 inline constexpr napi_type_tag kTrainingSessionTag = {0x6b1f3c5e2d7a4b90ULL, 0x9e2c4d1a7f3b5e60ULL};
 inline constexpr napi_type_tag kGpuMonitorHandleTag = {0x3d8e1b7c5a294f06ULL, 0xc47a2e9b1d5f3a82ULL};
+inline constexpr napi_type_tag kSimulatedGpuTag = {0x81c5f2a93e6d4b17ULL, 0x2f9b6e0c8a4d7153ULL};
 
 // The wrapped T behind an accessor's receiver. Instance methods are safe from
 // a foreign receiver (V8's signature check), but accessors are not: they are

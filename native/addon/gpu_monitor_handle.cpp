@@ -6,6 +6,7 @@
 #include "gpu_values.hpp"
 #include "args.hpp"
 #include "napi_util.hpp"
+#include "simulated_gpu_handle.hpp"
 #include "training_session.hpp"
 
 namespace bpaddon {
@@ -60,10 +61,14 @@ GpuMonitorHandle::GpuMonitorHandle(const Napi::CallbackInfo& info) : Napi::Objec
       for (uint32_t i = 0; i < arr.Length(); ++i)
         readings.push_back(parseGpuReading(expectObject(arr.Get(i), elementName("readings", i))));
       source = bp::makeScriptedSource(std::move(readings), boolKey(o, "loop"));
+    } else if (kind == "simulated") {
+      Napi::Value handle = requireKey(o, "simulated");
+      source = bp::makeSimulatedSource(
+          unwrapTagged<SimulatedGpuHandle>(handle, kSimulatedGpuTag, optionName("simulated"), "a SimulatedGpuHandle")->gpu());
     } else if (kind == "nvml") {
       source = bp::makeNvmlSource(stringKey(o, "libraryPath"));
     } else {
-      throw codedRangeError(env, "native option 'source' must be 'nvml' or 'scripted' (got '" + kind + "')");
+      throw codedRangeError(env, "native option 'source' must be 'nvml', 'scripted' or 'simulated' (got '" + kind + "')");
     }
     std::vector<int> devices;
     Napi::Array devs = arrayKey(o, "deviceIndices");
