@@ -272,9 +272,18 @@ export interface NativeGpuGuardStats {
   failed: boolean;
 }
 
+/** One live simulated GPU: a reading slot that monitors with source 'simulated' read at each sample. */
+export declare class SimulatedGpuHandle {
+  constructor(reading: NativeGpuReading);
+  /** Replaces the reading; every monitor on this GPU sees it from its next sample on. */
+  set(reading: NativeGpuReading): void;
+}
+
 export declare class GpuMonitorHandle {
   constructor(options: {
-    source: 'nvml' | 'scripted';
+    source: 'nvml' | 'scripted' | 'simulated';
+    /** The GPU read by source 'simulated'. */
+    simulated?: SimulatedGpuHandle;
     libraryPath: string;
     readings: NativeGpuReading[];
     loop: boolean;
@@ -295,6 +304,7 @@ export declare class GpuMonitorHandle {
 
 export interface NativeBinding {
   GpuMonitorHandle: typeof GpuMonitorHandle;
+  SimulatedGpuHandle: typeof SimulatedGpuHandle;
   nvmlStatus(libraryPath?: string): { available: boolean; reason: string; libraryPath: string; deviceCount: number };
   readGpu(index: number, libraryPath: string, config: NativeGpuConfig): NativeGpuSample;
   evaluateGpuReading(reading: NativeGpuReading, config: NativeGpuConfig): NativeGpuSample;

@@ -28,10 +28,11 @@ step "engine tests under ThreadSanitizer" node scripts/native-test.js --tsan
 step "engine tests under valgrind" node scripts/native-test.js --valgrind sha256 event_queue checkpoint gpu_condition gpu_eval gpu_nvml gpu_monitor gpu_guard trainer_event_order trainer_abort
 
 # The addon built with AddressSanitizer + UndefinedBehaviorSanitizer, under
-# the event, lifecycle, checkpoint and NVML suites and the short stress run
+# the event, lifecycle, checkpoint, NVML and native-boundary (bad arguments
+# to the raw binding) suites and the short stress run
 # (the GPU monitor suite counts threads exactly, which ASan's own threads
 # can upset; `npm run sanitize` runs it too).
-sanitize_files=(test/training-events.test.js test/callback.test.js test/lifecycle.test.js test/checkpoint.test.js test/gpu-nvml.test.js)
+sanitize_files=(test/training-events.test.js test/callback.test.js test/lifecycle.test.js test/checkpoint.test.js test/gpu-nvml.test.js test/native-boundary.test.js)
 [ -f test/stress.test.js ] && sanitize_files+=(test/stress.test.js)
 step "addon under ASan + UBSan" bash scripts/sanitize.sh "${sanitize_files[@]}"
 

@@ -11,8 +11,10 @@
 #include "cuda_loader.hpp"
 #include "gemm.hpp"
 #include "mlp.hpp"
+#include "args.hpp"
 #include "napi_util.hpp"
 #include "sha256.hpp"
+#include "simulated_gpu_handle.hpp"
 #include "thread_pool.hpp"
 #include "training_session.hpp"
 
@@ -32,8 +34,15 @@ std::vector<std::string> simdFeatures() {
   return out;
 }
 
+Napi::Value cpuInfoToJs(Napi::Env env);
+Napi::Value layoutToJs(Napi::Env env, const bp::ModelSpec& spec);
+
 Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value { return cpuInfoToJs(env); });
+}
+
+Napi::Value cpuInfoToJs(Napi::Env env) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("gemmKernel", bp::gemmKernelName());
   o.Set("threads", bp::hardwareThreads());
@@ -46,13 +55,17 @@ Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
 
 Napi::Value ParameterLayout(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "parameterLayout(model)");
-  Napi::Object m = info[0].As<Napi::Object>();
+  const Napi::Object m = Args(info, "parameterLayout(model)").object(0, "model");
   bp::ModelSpec spec;
-  spec.inputSize = static_cast<int>(numberKey(m, "inputSize"));
-  spec.outputSize = static_cast<int>(numberKey(m, "outputSize"));
-  auto hidden = requireKey(m, "hiddenLayers").As<Napi::Array>();
-  for (uint32_t i = 0; i < hidden.Length(); ++i) spec.hidden.push_back(hidden.Get(i).As<Napi::Number>().Int32Value());
+  spec.inputSize = int32Key(m, "inputSize", 1);
+  spec.outputSize = int32Key(m, "outputSize", 1);
+  Napi::Array hidden = arrayKey(m, "hiddenLayers");
+  for (uint32_t i = 0; i < hidden.Length(); ++i)
+    spec.hidden.push_back(expectInt32(hidden.Get(i), elementName("hiddenLayers", i), 1));
+  return guarded(env, [&]() -> Napi::Value { return layoutToJs(env, spec); });
+}
+
+Napi::Value layoutToJs(Napi::Env env, const bp::ModelSpec& spec) {
   Napi::Array out = Napi::Array::New(env);
   uint32_t n = 0;
   const auto layers = bp::layoutOf(spec);
@@ -77,9 +90,8 @@ Napi::Value ParameterLayout(const Napi::CallbackInfo& info) {
 
 Napi::Value Sha256Hex(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(env, "sha256Hex(Uint8Array)");
-  auto a = info[0].As<Napi::Uint8Array>();
-  return Napi::String::New(env, bp::sha256Hex(a.Data(), a.ByteLength()));
+  const auto a = Args(info, "sha256Hex(data)").typedArray<uint8_t>(0, napi_uint8_array, "data");
+  return guarded(env, [&]() -> Napi::Value { return Napi::String::New(env, bp::sha256Hex(a.Data(), a.ByteLength())); });
 }
 
 // sgemmBenchmark(m, n, k, threads, reps): median GFLOP/s of the engine's
@@ -87,13 +99,13 @@ Napi::Value Sha256Hex(const Napi::CallbackInfo& info) {
 // the calling thread by design: it is a measurement tool, not an API.
 Napi::Value SgemmBenchmark(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 5) throw Napi::TypeError::New(env, "sgemmBenchmark(m, n, k, threads, reps)");
-  const int m = info[0].As<Napi::Number>().Int32Value();
-  const int n = info[1].As<Napi::Number>().Int32Value();
-  const int k = info[2].As<Napi::Number>().Int32Value();
-  const int threads = info[3].As<Napi::Number>().Int32Value();
-  const int reps = std::max(1, info[4].As<Napi::Number>().Int32Value());
-  if (m < 1 || n < 1 || k < 1 || threads < 1) throw Napi::RangeError::New(env, "sizes and threads must be >= 1");
+  const Args args(info, "sgemmBenchmark(m, n, k, threads, reps)");
+  // Sizes up to 2^15: the three matrices then stay below 4 GiB each.
+  const int m = args.int32(0, "m", 1, 32768);
+  const int n = args.int32(1, "n", 1, 32768);
+  const int k = args.int32(2, "k", 1, 32768);
+  const int threads = args.int32(3, "threads", 1, 4096);
+  const int reps = args.int32(4, "reps", 1, 1000000);
   return guarded(env, [&]() -> Napi::Value {
     std::vector<float> a(static_cast<size_t>(m) * k), b(static_cast<size_t>(n) * k), c(static_cast<size_t>(m) * n);
     for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>((i * 7919) % 1000) / 1000.0f - 0.5f;
@@ -114,8 +126,7 @@ Napi::Value SgemmBenchmark(const Napi::CallbackInfo& info) {
 
 Napi::Value ParseSafetensors(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(env, "parseSafetensors(Uint8Array)");
-  auto bytes = info[0].As<Napi::Uint8Array>();
+  const auto bytes = Args(info, "parseSafetensors(bytes)").typedArray<uint8_t>(0, napi_uint8_array, "bytes");
   return guarded(env, [&]() -> Napi::Value {
     bp::SafetensorsLayout layout = bp::parseSafetensors(bytes.Data(), bytes.ByteLength());
     Napi::Object o = Napi::Object::New(env);
@@ -139,8 +150,7 @@ Napi::Value ParseSafetensors(const Napi::CallbackInfo& info) {
 
 Napi::Value VerifyTrainerState(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "verifyTrainerState(text)");
-  const std::string text = info[0].As<Napi::String>().Utf8Value();
+  const std::string text = Args(info, "verifyTrainerState(text)").string(0, "text");
   return guarded(env, [&]() -> Napi::Value {
     bp::verifyTrainerState(text.data(), text.size());
     return env.Undefined();
@@ -197,6 +207,7 @@ class BackpropAddon : public Napi::Addon<BackpropAddon> {
                              InstanceMethod<&BackpropAddon::DispatchBenchmarkMethod>("dispatchBenchmark"),
                              InstanceMethod<&BackpropAddon::SgemmBenchmarkMethod>("sgemmBenchmark"),
                              InstanceValue("GpuMonitorHandle", GpuMonitorHandle::Define(env), napi_enumerable),
+                             InstanceValue("SimulatedGpuHandle", SimulatedGpuHandle::Define(env), napi_enumerable),
                              InstanceMethod<&BackpropAddon::NvmlStatusMethod>("nvmlStatus"),
                              InstanceMethod<&BackpropAddon::ReadGpuMethod>("readGpu"),
                              InstanceMethod<&BackpropAddon::EvaluateGpuReadingMethod>("evaluateGpuReading"),

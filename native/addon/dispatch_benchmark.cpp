@@ -7,6 +7,7 @@
 
 #include "event_batch.hpp"
 #include "event_queue.hpp"
+#include "args.hpp"
 #include "napi_util.hpp"
 
 namespace bpaddon {
@@ -70,16 +71,19 @@ void CallNaive(Napi::Env env, Napi::Function cb, BenchState* state, StepData* da
 
 Napi::Value DispatchBenchmark(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsFunction() || !info[3].IsFunction())
-    throw Napi::TypeError::New(env, "dispatchBenchmark(count, mode, onEvents, done)");
-  const double count = info[0].As<Napi::Number>().DoubleValue();
-  if (!(count >= 1)) throw Napi::RangeError::New(env, "count must be >= 1");
+  const Args args(info, "dispatchBenchmark(count, mode, onEvents, done)");
+  const int32_t count = args.int32(0, "count", 1);
+  const std::string mode = args.string(1, "mode");
+  if (mode != "naive" && mode != "batched")
+    throw codedRangeError(env, "dispatchBenchmark(count, mode, onEvents, done): argument 'mode' must be 'naive' or 'batched'");
+  const Napi::Function onEvents = args.function(2, "onEvents");
+  const Napi::Function done = args.function(3, "done");
   auto* state = new BenchState();
   state->count = static_cast<uint64_t>(count);
-  state->naive = info[1].As<Napi::String>().Utf8Value() == "naive";
-  state->done = Napi::Persistent(info[3].As<Napi::Function>());
+  state->naive = mode == "naive";
+  state->done = Napi::Persistent(done);
   if (state->naive) {
-    state->naiveFn = NaiveTsfn::New(env, info[2].As<Napi::Function>(), "backpropagate.bench", 0, 1, state);
+    state->naiveFn = NaiveTsfn::New(env, onEvents, "backpropagate.bench", 0, 1, state);
     state->producer = std::thread([state] {
       NaiveTsfn fn = state->naiveFn;
       for (uint64_t i = 1; i <= state->count; ++i) {
@@ -91,7 +95,7 @@ Napi::Value DispatchBenchmark(const Napi::CallbackInfo& info) {
       }
     });
   } else {
-    state->batched = BatchedTsfn::New(env, info[2].As<Napi::Function>(), "backpropagate.bench", 0, 1, state);
+    state->batched = BatchedTsfn::New(env, onEvents, "backpropagate.bench", 0, 1, state);
     state->producer = std::thread([state] {
       BatchedTsfn fn = state->batched;
       for (uint64_t i = 1; i <= state->count; ++i) {

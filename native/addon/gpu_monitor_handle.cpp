@@ -4,7 +4,9 @@
 
 #include "exit_guard.hpp"
 #include "gpu_values.hpp"
+#include "args.hpp"
 #include "napi_util.hpp"
+#include "simulated_gpu_handle.hpp"
 #include "training_session.hpp"
 
 namespace bpaddon {
@@ -21,42 +23,67 @@ double steadyMs() {
 }  // namespace
 
 Napi::Function GpuMonitorHandle::Define(Napi::Env env) {
-  return DefineClass(env, "GpuMonitorHandle",
-                     {
-                         InstanceMethod<&GpuMonitorHandle::Start>("start"),
-                         InstanceMethod<&GpuMonitorHandle::Stop>("stop"),
-                         InstanceMethod<&GpuMonitorHandle::SetConfig>("setConfig"),
-                         InstanceMethod<&GpuMonitorHandle::AttachTrainer>("attachTrainer"),
-                         InstanceMethod<&GpuMonitorHandle::DetachTrainer>("detachTrainer"),
-                         InstanceAccessor<&GpuMonitorHandle::Running>("running"),
-                         InstanceAccessor<&GpuMonitorHandle::Dropped>("dropped"),
-                     });
+  Napi::Function ctor = DefineClass(env, "GpuMonitorHandle",
+                                    {
+                                        InstanceMethod<&GpuMonitorHandle::Start>("start"),
+                                        InstanceMethod<&GpuMonitorHandle::Stop>("stop"),
+                                        InstanceMethod<&GpuMonitorHandle::SetConfig>("setConfig"),
+                                        InstanceMethod<&GpuMonitorHandle::AttachTrainer>("attachTrainer"),
+                                        InstanceMethod<&GpuMonitorHandle::DetachTrainer>("detachTrainer"),
+                                    });
+  // Accessors check their receiver's tag before unwrapping (args.hpp).
+  Napi::Object proto = ctor.Get("prototype").As<Napi::Object>();  // a class constructor's prototype is an object
+  proto.DefineProperties({
+      Napi::PropertyDescriptor::Accessor<&GpuMonitorHandle::GetRunning>("running"),
+      Napi::PropertyDescriptor::Accessor<&GpuMonitorHandle::GetDropped>("dropped"),
+  });
+  return ctor;
+}
+
+Napi::Value GpuMonitorHandle::GetRunning(const Napi::CallbackInfo& info) {
+  return taggedReceiver<GpuMonitorHandle>(info, kGpuMonitorHandleTag, "GpuMonitorHandle")->Running(info);
+}
+
+Napi::Value GpuMonitorHandle::GetDropped(const Napi::CallbackInfo& info) {
+  return taggedReceiver<GpuMonitorHandle>(info, kGpuMonitorHandleTag, "GpuMonitorHandle")->Dropped(info);
 }
 
 GpuMonitorHandle::GpuMonitorHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GpuMonitorHandle>(info) {
   Napi::Env env = info.Env();
   env_ = env;
-  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "GpuMonitorHandle(options)");
-  Napi::Object o = info[0].As<Napi::Object>();
+  const Napi::Object o = Args(info, "new GpuMonitorHandle(options)").object(0, "options");
   guarded(env, [&] {
     std::unique_ptr<bp::GpuSource> source;
-    if (stringKey(o, "source") == "scripted") {
+    const std::string kind = stringKey(o, "source");
+    if (kind == "scripted") {
       std::vector<bp::GpuReading> readings;
-      auto arr = requireKey(o, "readings").As<Napi::Array>();
-      for (uint32_t i = 0; i < arr.Length(); ++i) readings.push_back(parseGpuReading(arr.Get(i).As<Napi::Object>()));
+      Napi::Array arr = arrayKey(o, "readings");
+      for (uint32_t i = 0; i < arr.Length(); ++i)
+        readings.push_back(parseGpuReading(expectObject(arr.Get(i), elementName("readings", i))));
       source = bp::makeScriptedSource(std::move(readings), boolKey(o, "loop"));
-    } else {
+    } else if (kind == "simulated") {
+      Napi::Value handle = requireKey(o, "simulated");
+      source = bp::makeSimulatedSource(
+          unwrapTagged<SimulatedGpuHandle>(handle, kSimulatedGpuTag, optionName("simulated"), "a SimulatedGpuHandle")->gpu());
+    } else if (kind == "nvml") {
       source = bp::makeNvmlSource(stringKey(o, "libraryPath"));
+    } else {
+      throw codedRangeError(env, "native option 'source' must be 'nvml', 'scripted' or 'simulated' (got '" + kind + "')");
     }
     std::vector<int> devices;
-    auto devs = requireKey(o, "deviceIndices").As<Napi::Array>();
-    for (uint32_t i = 0; i < devs.Length(); ++i) devices.push_back(devs.Get(i).As<Napi::Number>().Int32Value());
-    thread_ = std::make_unique<bp::GpuMonitorThread>(std::move(source), std::move(devices),
-                                                     parseGpuConfig(requireKey(o, "config").As<Napi::Object>()),
+    Napi::Array devs = arrayKey(o, "deviceIndices");
+    for (uint32_t i = 0; i < devs.Length(); ++i) devices.push_back(expectInt32(devs.Get(i), elementName("deviceIndices", i)));
+    const bp::GpuSafetyConfig config = parseGpuConfig(objectKey(o, "config"));
+    thread_ = std::make_unique<bp::GpuMonitorThread>(std::move(source), std::move(devices), config,
                                                      numberKey(o, "intervalMs"),
                                                      [this](const bp::GpuSample& s) { onSample(s); });
     return 0;
   });
+  info.This().As<Napi::Object>().TypeTag(&kGpuMonitorHandleTag);  // the receiver of a constructor is always an object
+}
+
+Napi::Value GpuMonitorHandle::OnCalledAsFunction(const Napi::CallbackInfo& info) {
+  throw codedTypeError(info.Env(), "GpuMonitorHandle is a class: call it as new GpuMonitorHandle(options)");
 }
 
 GpuMonitorHandle::~GpuMonitorHandle() {
@@ -77,7 +104,7 @@ void GpuMonitorHandle::onSample(const bp::GpuSample& sample) {
       if (entry.second.deviceIndex == sample.reading.deviceIndex) entry.second.guard->onSample(sample, now);
     }
     if (pending_.size() >= kMaxPendingSamples) {
-      pending_.erase(pending_.begin());
+      pending_.pop_front();
       ++dropped_;
     }
     pending_.push_back(sample);
@@ -133,9 +160,9 @@ void GpuMonitorHandle::EnvCleanup(void* arg) {
 
 Napi::Value GpuMonitorHandle::Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsFunction()) throw Napi::TypeError::New(env, "start(onSamples)");
+  const Napi::Function onSamples = Args(info, "GpuMonitorHandle.start(onSamples)").function(0, "onSamples");
   if (active_) return env.Undefined();
-  tsfn_ = Tsfn::New(env, info[0].As<Napi::Function>(), "backpropagate.gpuMonitor", 0, 1, this);
+  tsfn_ = Tsfn::New(env, onSamples, "backpropagate.gpuMonitor", 0, 1, this);
   tsfn_.Unref(env);
   napi_add_env_cleanup_hook(env, &GpuMonitorHandle::EnvCleanup, this);
   cleanupHookAdded_ = true;
@@ -164,48 +191,52 @@ Napi::Value GpuMonitorHandle::Stop(const Napi::CallbackInfo& info) {
   // caller can dispatch them in order before resolving.
   Napi::Env env = info.Env();
   stopAndJoin();
-  std::vector<bp::GpuSample> rest;
+  std::deque<bp::GpuSample> rest;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     rest.swap(pending_);
     scheduled_ = false;
   }
   finish();
-  Napi::Array out = Napi::Array::New(env, rest.size());
-  for (size_t i = 0; i < rest.size(); ++i) out.Set(static_cast<uint32_t>(i), sampleToJs(env, rest[i]));
-  return out;
+  return guarded(env, [&]() -> Napi::Value {
+    Napi::Array out = Napi::Array::New(env, rest.size());
+    for (size_t i = 0; i < rest.size(); ++i) out.Set(static_cast<uint32_t>(i), sampleToJs(env, rest[i]));
+    return out;
+  });
 }
 
 Napi::Value GpuMonitorHandle::SetConfig(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "setConfig(config)");
-  thread_->setConfig(parseGpuConfig(info[0].As<Napi::Object>()));
+  const Napi::Object config = Args(info, "GpuMonitorHandle.setConfig(config)").object(0, "config");
+  thread_->setConfig(parseGpuConfig(config));
   return info.Env().Undefined();
 }
 
 Napi::Value GpuMonitorHandle::AttachTrainer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsObject() || !info[1].IsNumber() || !info[2].IsObject())
-    throw Napi::TypeError::New(env, "attachTrainer(session, deviceIndex, policy)");
-  Napi::Object sessionObj = info[0].As<Napi::Object>();
-  TrainingSession* session = Napi::ObjectWrap<TrainingSession>::Unwrap(sessionObj);
-  Napi::Object p = info[2].As<Napi::Object>();
+  const Args args(info, "GpuMonitorHandle.attachTrainer(session, deviceIndex, policy)");
+  TrainingSession* session =
+      unwrapTagged<TrainingSession>(args[0], kTrainingSessionTag, args.name("session"), "a TrainingSession");
+  const int deviceIndex = args.int32(1, "deviceIndex");
+  const Napi::Object p = args.object(2, "policy");
   bp::GpuGuardPolicy policy;
   policy.pauseOnCritical = boolKey(p, "pauseOnCritical");
   policy.abortOnEmergency = boolKey(p, "abortOnEmergency");
   policy.cooldownMs = numberKey(p, "cooldownMs");
-  policy.maxCooldownAttempts = static_cast<int>(numberKey(p, "maxCooldownAttempts"));
+  policy.maxCooldownAttempts = int32Key(p, "maxCooldownAttempts");
   policy.resumeBelowTempC = numberKey(p, "resumeBelowTempC");
-  std::lock_guard<std::mutex> lock(mutex_);
-  const int id = nextGuardId_++;
-  Attached a{info[1].As<Napi::Number>().Int32Value(), std::make_unique<bp::GpuSafetyGuard>(session->engine(), policy),
-             Napi::Persistent(sessionObj)};
-  guards_.emplace(id, std::move(a));
-  return Napi::Number::New(env, id);
+  return guarded(env, [&]() -> Napi::Value {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const int id = nextGuardId_++;
+    Attached a{deviceIndex, std::make_unique<bp::GpuSafetyGuard>(session->engine(), policy),
+               Napi::Persistent(args[0].As<Napi::Object>())};
+    guards_.emplace(id, std::move(a));
+    return Napi::Number::New(env, id);
+  });
 }
 
 Napi::Value GpuMonitorHandle::DetachTrainer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const int id = info[0].As<Napi::Number>().Int32Value();
+  const int id = Args(info, "GpuMonitorHandle.detachTrainer(id)").int32(0, "id");
   bp::GpuGuardStats stats;
   Napi::ObjectReference keep;
   {
@@ -235,36 +266,43 @@ Napi::Value GpuMonitorHandle::Dropped(const Napi::CallbackInfo& info) {
 
 Napi::Value NvmlStatus(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const std::string lib = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
-  bp::NvmlAvailability a = bp::nvmlEnsureInit(lib);
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("available", a.available);
-  o.Set("reason", a.reason);
-  o.Set("libraryPath", a.libraryPath);
-  o.Set("deviceCount", a.available ? bp::nvmlDeviceCount() : 0);
-  return o;
+  const std::string lib = Args(info, "nvmlStatus(libraryPath)").optionalString(0, "libraryPath", "");
+  return guarded(env, [&]() -> Napi::Value {
+    bp::NvmlAvailability a = bp::nvmlEnsureInit(lib);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("available", a.available);
+    o.Set("reason", a.reason);
+    o.Set("libraryPath", a.libraryPath);
+    o.Set("deviceCount", a.available ? bp::nvmlDeviceCount() : 0);
+    return o;
+  });
 }
 
 Napi::Value ReadGpu(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3) throw Napi::TypeError::New(env, "readGpu(index, libraryPath, config)");
-  const int index = info[0].As<Napi::Number>().Int32Value();
-  const std::string lib = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
-  bp::GpuSample s;
-  s.reading = bp::nvmlReadDevice(index, lib);
-  s.evaluation = bp::evaluateGpu(s.reading, parseGpuConfig(info[2].As<Napi::Object>()));
-  return sampleToJs(env, s);
+  const Args args(info, "readGpu(index, libraryPath, config)");
+  const int index = args.int32(0, "index");
+  const std::string lib = args.string(1, "libraryPath");
+  const bp::GpuSafetyConfig config = parseGpuConfig(args.object(2, "config"));
+  return guarded(env, [&]() -> Napi::Value {
+    bp::GpuSample s;
+    s.reading = bp::nvmlReadDevice(index, lib);
+    s.evaluation = bp::evaluateGpu(s.reading, config);
+    return sampleToJs(env, s);
+  });
 }
 
 Napi::Value EvaluateGpuReading(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsObject())
-    throw Napi::TypeError::New(env, "evaluateGpuReading(reading, config)");
+  const Args args(info, "evaluateGpuReading(reading, config)");
   bp::GpuSample s;
-  s.reading = parseGpuReading(info[0].As<Napi::Object>());
+  s.reading = parseGpuReading(args.object(0, "reading"));
   s.reading.timestampMs = bp::wallClockMs();
-  s.evaluation = bp::evaluateGpu(s.reading, parseGpuConfig(info[1].As<Napi::Object>()));
-  return sampleToJs(env, s);
+  const bp::GpuSafetyConfig config = parseGpuConfig(args.object(1, "config"));
+  return guarded(env, [&]() -> Napi::Value {
+    s.evaluation = bp::evaluateGpu(s.reading, config);
+    return sampleToJs(env, s);
+  });
 }
 
 Napi::Value ResetNvmlState(const Napi::CallbackInfo& info) {
@@ -276,18 +314,21 @@ Napi::Value ResetNvmlState(const Napi::CallbackInfo& info) {
 // device read, for `npm run bench`.
 Napi::Value NvmlSampleCost(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const int index = info[0].As<Napi::Number>().Int32Value();
-  const int reps = std::max(1, info[1].As<Napi::Number>().Int32Value());
-  const std::string lib = info.Length() > 2 && info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
-  std::vector<double> us;
-  bp::nvmlReadDevice(index, lib);
-  for (int i = 0; i < reps; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
+  const Args args(info, "nvmlSampleCost(index, reps, libraryPath)");
+  const int index = args.int32(0, "index");
+  const int reps = args.int32(1, "reps", 1, 1000000);
+  const std::string lib = args.optionalString(2, "libraryPath", "");
+  return guarded(env, [&]() -> Napi::Value {
+    std::vector<double> us;
     bp::nvmlReadDevice(index, lib);
-    us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(us.begin(), us.end());
-  return Napi::Number::New(env, us[us.size() / 2]);
+    for (int i = 0; i < reps; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      bp::nvmlReadDevice(index, lib);
+      us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(us.begin(), us.end());
+    return Napi::Number::New(env, us[us.size() / 2]);
+  });
 }
 
 }  // namespace bpaddon

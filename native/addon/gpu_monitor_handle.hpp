@@ -11,6 +11,7 @@
 #pragma once
 #include <napi.h>
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -25,6 +26,8 @@ class GpuMonitorHandle : public Napi::ObjectWrap<GpuMonitorHandle> {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit GpuMonitorHandle(const Napi::CallbackInfo& info);
+  // GpuMonitorHandle(...) without `new`: a coded TypeError like every other bad call.
+  static Napi::Value OnCalledAsFunction(const Napi::CallbackInfo& info);
   ~GpuMonitorHandle() override;
 
  private:
@@ -36,6 +39,8 @@ class GpuMonitorHandle : public Napi::ObjectWrap<GpuMonitorHandle> {
   Napi::Value SetConfig(const Napi::CallbackInfo& info);
   Napi::Value AttachTrainer(const Napi::CallbackInfo& info);
   Napi::Value DetachTrainer(const Napi::CallbackInfo& info);
+  static Napi::Value GetRunning(const Napi::CallbackInfo& info);
+  static Napi::Value GetDropped(const Napi::CallbackInfo& info);
   Napi::Value Running(const Napi::CallbackInfo& info);
   Napi::Value Dropped(const Napi::CallbackInfo& info);
 
@@ -52,7 +57,8 @@ class GpuMonitorHandle : public Napi::ObjectWrap<GpuMonitorHandle> {
   napi_env env_ = nullptr;
 
   std::mutex mutex_;  // guards pending_, scheduled_, guards_
-  std::vector<bp::GpuSample> pending_;
+  // Bounded FIFO (kMaxPendingSamples): when full, the oldest sample goes, in O(1).
+  std::deque<bp::GpuSample> pending_;
   bool scheduled_ = false;
   uint64_t dropped_ = 0;
   struct Attached {
@@ -62,7 +68,7 @@ class GpuMonitorHandle : public Napi::ObjectWrap<GpuMonitorHandle> {
   };
   std::map<int, Attached> guards_;
   int nextGuardId_ = 1;
-  std::vector<bp::GpuSample> drained_;
+  std::deque<bp::GpuSample> drained_;
 };
 
 Napi::Value NvmlStatus(const Napi::CallbackInfo& info);

@@ -2,19 +2,31 @@
 
 #include <cmath>
 
+#include "args.hpp"
+
 namespace bpaddon {
 namespace {
 
+// A reading's fields are optional: absent or null means "not reported"; any
+// other value must be of the field's type.
 std::optional<double> optNumber(const Napi::Object& o, const char* key) {
   Napi::Value v = o.Get(key);
-  if (v.IsNumber()) return v.As<Napi::Number>().DoubleValue();
-  return std::nullopt;
+  if (v.IsUndefined() || v.IsNull()) return std::nullopt;
+  return expectNumber(v, std::string("GPU reading field '") + key + "'");
 }
 
 std::optional<std::string> optString(const Napi::Object& o, const char* key) {
   Napi::Value v = o.Get(key);
-  if (v.IsString()) return v.As<Napi::String>().Utf8Value();
-  return std::nullopt;
+  if (v.IsUndefined() || v.IsNull()) return std::nullopt;
+  return expectString(v, std::string("GPU reading field '") + key + "'");
+}
+
+// Thresholds are optional too, but a threshold that is not a number is a
+// mistake worth reporting, not a default.
+std::optional<double> optThreshold(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return std::nullopt;
+  return expectNumber(v, std::string("GPU safety config field '") + key + "'");
 }
 
 void setOpt(Napi::Object& o, const char* key, const std::optional<double>& v) {
@@ -29,13 +41,13 @@ void setNumberOrNull(Napi::Object& o, const char* key, double v) {
 
 bp::GpuSafetyConfig parseGpuConfig(const Napi::Object& o) {
   bp::GpuSafetyConfig c;
-  if (auto v = optNumber(o, "tempWarning")) c.tempWarning = *v;
-  if (auto v = optNumber(o, "tempCritical")) c.tempCritical = *v;
-  if (auto v = optNumber(o, "tempEmergency")) c.tempEmergency = *v;
-  if (auto v = optNumber(o, "vramWarning")) c.vramWarning = *v;
-  if (auto v = optNumber(o, "vramCritical")) c.vramCritical = *v;
-  if (auto v = optNumber(o, "powerWarning")) c.powerWarning = *v;
-  if (auto v = optNumber(o, "powerCritical")) c.powerCritical = *v;
+  if (auto v = optThreshold(o, "tempWarning")) c.tempWarning = *v;
+  if (auto v = optThreshold(o, "tempCritical")) c.tempCritical = *v;
+  if (auto v = optThreshold(o, "tempEmergency")) c.tempEmergency = *v;
+  if (auto v = optThreshold(o, "vramWarning")) c.vramWarning = *v;
+  if (auto v = optThreshold(o, "vramCritical")) c.vramCritical = *v;
+  if (auto v = optThreshold(o, "powerWarning")) c.powerWarning = *v;
+  if (auto v = optThreshold(o, "powerCritical")) c.powerCritical = *v;
   return c;
 }
 
@@ -45,7 +57,8 @@ bp::GpuReading parseGpuReading(const Napi::Object& o) {
     r.ok = false;
     r.error = *fail;
   }
-  if (auto v = optNumber(o, "deviceIndex")) r.deviceIndex = static_cast<int>(*v);
+  Napi::Value index = o.Get("deviceIndex");
+  if (!index.IsUndefined() && !index.IsNull()) r.deviceIndex = expectInt32(index, "GPU reading field 'deviceIndex'");
   r.name = optString(o, "deviceName");
   r.uuid = optString(o, "uuid");
   r.temperatureC = optNumber(o, "temperatureC");
@@ -63,22 +76,24 @@ bp::GpuReading parseGpuReading(const Napi::Object& o) {
   r.memClockMhz = optNumber(o, "memClockMhz");
   r.fanPercent = optNumber(o, "fanPercent");
   Napi::Value reasons = o.Get("throttleReasons");
-  if (reasons.IsArray()) {
+  if (!reasons.IsUndefined() && !reasons.IsNull()) {
     std::vector<std::string> list;
-    auto arr = reasons.As<Napi::Array>();
-    for (uint32_t i = 0; i < arr.Length(); ++i) list.push_back(arr.Get(i).ToString().Utf8Value());
+    Napi::Array arr = expectArray(reasons, "GPU reading field 'throttleReasons'");
+    for (uint32_t i = 0; i < arr.Length(); ++i)
+      list.push_back(expectString(arr.Get(i), "GPU reading field 'throttleReasons[" + std::to_string(i) + "]'"));
     r.throttleReasons = std::move(list);
   }
   Napi::Value procs = o.Get("processes");
-  if (procs.IsArray()) {
+  if (!procs.IsUndefined() && !procs.IsNull()) {
     std::vector<bp::GpuProcess> list;
-    auto arr = procs.As<Napi::Array>();
+    Napi::Array arr = expectArray(procs, "GPU reading field 'processes'");
     for (uint32_t i = 0; i < arr.Length(); ++i) {
-      Napi::Value p = arr.Get(i);
-      if (!p.IsObject()) continue;
+      const std::string what = "GPU reading field 'processes[" + std::to_string(i) + "]'";
+      Napi::Object p = expectObject(arr.Get(i), what);
       bp::GpuProcess gp;
-      gp.pid = static_cast<unsigned>(optNumber(p.As<Napi::Object>(), "pid").value_or(0));
-      gp.usedMemoryMb = optNumber(p.As<Napi::Object>(), "usedMemoryMb").value_or(NAN);
+      Napi::Value pid = p.Get("pid");
+      gp.pid = pid.IsUndefined() || pid.IsNull() ? 0 : expectUint32(pid, what + ".pid");
+      gp.usedMemoryMb = optNumber(p, "usedMemoryMb").value_or(NAN);
       list.push_back(gp);
     }
     r.processes = std::move(list);

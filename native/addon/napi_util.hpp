@@ -1,6 +1,7 @@
-// Helpers at the Node-API boundary: reading config objects, copying typed
-// arrays, and converting engine exceptions into JS errors that carry a stable
-// `code` (ts/native.ts turns them into BackpropError on the caller's stack).
+// Helpers at the Node-API boundary: converting engine exceptions into JS
+// errors that carry a stable `code` (ts/native.ts turns them into
+// BackpropError on the caller's stack), calling JS safely, and copying
+// results out. Reading and checking arguments is args.hpp.
 #pragma once
 #include <napi.h>
 
@@ -52,39 +53,6 @@ inline bool callJsSafely(Napi::Env env, const Napi::Function& fn, std::initializ
     napi_get_and_clear_last_exception(env, &ignored);
   }
   return false;
-}
-
-inline Napi::Value requireKey(const Napi::Object& o, const char* key) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined()) throw Napi::TypeError::New(o.Env(), std::string("missing native option '") + key + "'");
-  return v;
-}
-
-inline double numberKey(const Napi::Object& o, const char* key) {
-  Napi::Value v = requireKey(o, key);
-  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string("native option '") + key + "' must be a number");
-  return v.As<Napi::Number>().DoubleValue();
-}
-
-inline std::string stringKey(const Napi::Object& o, const char* key) {
-  Napi::Value v = requireKey(o, key);
-  if (!v.IsString()) throw Napi::TypeError::New(o.Env(), std::string("native option '") + key + "' must be a string");
-  return v.As<Napi::String>().Utf8Value();
-}
-
-inline bool boolKey(const Napi::Object& o, const char* key) {
-  Napi::Value v = requireKey(o, key);
-  if (!v.IsBoolean()) throw Napi::TypeError::New(o.Env(), std::string("native option '") + key + "' must be a boolean");
-  return v.As<Napi::Boolean>().Value();
-}
-
-template <class T>
-std::vector<T> copyTypedArray(const Napi::Value& v, napi_typedarray_type type, const char* what) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
-    throw Napi::TypeError::New(v.Env(), std::string(what) + " has the wrong typed array type");
-  }
-  auto arr = v.As<Napi::TypedArrayOf<T>>();
-  return std::vector<T>(arr.Data(), arr.Data() + arr.ElementLength());
 }
 
 template <class T>

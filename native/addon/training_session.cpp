@@ -4,92 +4,13 @@
 
 #include "event_batch.hpp"
 #include "exit_guard.hpp"
+#include "args.hpp"
+#include "session_options.hpp"
 #include "napi_util.hpp"
 
 namespace bpaddon {
 
 namespace {
-
-bp::ModelSpec parseModel(const Napi::Object& m) {
-  bp::ModelSpec spec;
-  spec.inputSize = static_cast<int>(numberKey(m, "inputSize"));
-  spec.outputSize = static_cast<int>(numberKey(m, "outputSize"));
-  Napi::Value hidden = requireKey(m, "hiddenLayers");
-  if (!hidden.IsArray()) throw Napi::TypeError::New(m.Env(), "native option 'hiddenLayers' must be an array");
-  auto arr = hidden.As<Napi::Array>();
-  for (uint32_t i = 0; i < arr.Length(); ++i) spec.hidden.push_back(arr.Get(i).As<Napi::Number>().Int32Value());
-  const std::string act = stringKey(m, "activation");
-  spec.activation = act == "tanh" ? bp::Activation::Tanh : act == "gelu" ? bp::Activation::Gelu : bp::Activation::Relu;
-  spec.task = stringKey(m, "task") == "regression" ? bp::Task::Regression : bp::Task::Classification;
-  if (spec.inputSize < 1 || spec.outputSize < 1) throw Napi::RangeError::New(m.Env(), "model sizes must be >= 1");
-  for (int h : spec.hidden)
-    if (h < 1) throw Napi::RangeError::New(m.Env(), "hidden layer sizes must be >= 1");
-  return spec;
-}
-
-bp::TrainerSpec parseSpec(const Napi::Object& cfg) {
-  bp::TrainerSpec spec;
-  spec.model = parseModel(requireKey(cfg, "model").As<Napi::Object>());
-  spec.optimizer.kind = stringKey(cfg, "optimizer") == "sgd" ? bp::OptimizerKind::Sgd : bp::OptimizerKind::AdamW;
-  spec.optimizer.learningRate = numberKey(cfg, "learningRate");
-  spec.optimizer.weightDecay = static_cast<float>(numberKey(cfg, "weightDecay"));
-  spec.optimizer.momentum = static_cast<float>(numberKey(cfg, "momentum"));
-  spec.optimizer.gradientClipNorm = static_cast<float>(numberKey(cfg, "gradientClipNorm"));
-  spec.seed = static_cast<uint32_t>(numberKey(cfg, "seed"));
-  spec.threads = static_cast<int>(numberKey(cfg, "threads"));
-  // Optional (absent: CPU), so older callers of the binding keep working.
-  Napi::Value device = cfg.Get("device");
-  if (device.IsString() && device.As<Napi::String>().Utf8Value() == "cuda") {
-    spec.device.kind = bp::DeviceKind::Cuda;
-    Napi::Value index = cfg.Get("deviceIndex");
-    spec.device.index = index.IsNumber() ? index.As<Napi::Number>().Int32Value() : 0;
-    Napi::Value tf32 = cfg.Get("tf32");
-    spec.device.tf32 = tf32.IsBoolean() && tf32.As<Napi::Boolean>().Value();
-  } else if (!device.IsUndefined() && !(device.IsString() && device.As<Napi::String>().Utf8Value() == "cpu")) {
-    throw Napi::TypeError::New(cfg.Env(), "native option 'device' must be 'cpu' or 'cuda'");
-  }
-  return spec;
-}
-
-bp::ResumeState parseResume(const Napi::Object& r) {
-  bp::ResumeState s;
-  s.params = copyTypedArray<float>(requireKey(r, "params"), napi_float32_array, "resume.params");
-  s.m = copyTypedArray<float>(requireKey(r, "optimizerM"), napi_float32_array, "resume.optimizerM");
-  s.v = copyTypedArray<float>(requireKey(r, "optimizerV"), napi_float32_array, "resume.optimizerV");
-  s.optimizerStep = static_cast<uint64_t>(numberKey(r, "optimizerStep"));
-  s.step = static_cast<uint64_t>(numberKey(r, "step"));
-  s.epoch = static_cast<uint64_t>(numberKey(r, "epoch"));
-  s.stepInEpoch = static_cast<uint64_t>(numberKey(r, "stepInEpoch"));
-  auto rng = requireKey(r, "shuffleRngState").As<Napi::Array>();
-  if (rng.Length() != 4) throw Napi::TypeError::New(r.Env(), "resume.shuffleRngState must have 4 words");
-  for (uint32_t i = 0; i < 4; ++i) s.shuffleRngState[i] = rng.Get(i).As<Napi::Number>().Uint32Value();
-  s.samplesSeen = static_cast<uint64_t>(numberKey(r, "samplesSeen"));
-  s.lossHistory = copyTypedArray<double>(requireKey(r, "lossHistory"), napi_float64_array, "resume.lossHistory");
-  s.learningRate = numberKey(r, "learningRate");
-  return s;
-}
-
-bp::RunConfig parseRunConfig(const Napi::Object& o) {
-  bp::RunConfig c;
-  c.epochs = static_cast<uint64_t>(numberKey(o, "epochs"));
-  c.maxSteps = static_cast<uint64_t>(numberKey(o, "maxSteps"));
-  c.batchSize = static_cast<int>(numberKey(o, "batchSize"));
-  c.shuffle = boolKey(o, "shuffle");
-  c.outputDir = stringKey(o, "outputDir");
-  c.saveEverySteps = static_cast<uint64_t>(numberKey(o, "saveEverySteps"));
-  c.saveEveryEpoch = boolKey(o, "saveEveryEpoch");
-  c.stepPolicy = stringKey(o, "stepEvents") == "block" ? bp::OverflowPolicy::Block : bp::OverflowPolicy::Coalesce;
-  c.queueCapacity = static_cast<size_t>(numberKey(o, "queueCapacity"));
-  c.validationSplit = numberKey(o, "validationSplit");
-  c.runId = stringKey(o, "runId");
-  c.resumedFrom = stringKey(o, "resumedFrom");
-  Napi::Value warmup = o.Get("warmupSteps");
-  if (warmup.IsNumber()) c.warmupSteps = static_cast<uint64_t>(warmup.As<Napi::Number>().DoubleValue());
-  Napi::Value resume = o.Get("resume");
-  if (resume.IsObject()) c.resume = parseResume(resume.As<Napi::Object>());
-  if (c.batchSize < 1) throw Napi::RangeError::New(o.Env(), "batchSize must be >= 1");
-  return c;
-}
 
 class SaveWorker : public Napi::AsyncWorker {
  public:
@@ -124,10 +45,8 @@ class SaveWorker : public Napi::AsyncWorker {
 }  // namespace
 
 Napi::Function TrainingSession::Define(Napi::Env env) {
-  return DefineClass(env, "TrainingSession",
+  Napi::Function ctor = DefineClass(env, "TrainingSession",
                      {
-                         InstanceAccessor<&TrainingSession::ParameterCount>("parameterCount"),
-                         InstanceAccessor<&TrainingSession::DeviceDescription>("deviceDescription"),
                          InstanceMethod<&TrainingSession::Start>("start"),
                          InstanceMethod<&TrainingSession::Abort>("abort"),
                          InstanceMethod<&TrainingSession::Pause>("pause"),
@@ -144,16 +63,36 @@ Napi::Function TrainingSession::Define(Napi::Env env) {
                          InstanceMethod<&TrainingSession::Evaluate>("evaluate"),
                          InstanceMethod<&TrainingSession::SaveCheckpoint>("saveCheckpoint"),
                      });
+  // Accessors check their receiver's tag before unwrapping (args.hpp).
+  Napi::Object proto = ctor.Get("prototype").As<Napi::Object>();  // a class constructor's prototype is an object
+  proto.DefineProperties({
+      Napi::PropertyDescriptor::Accessor<&TrainingSession::GetParameterCount>("parameterCount"),
+      Napi::PropertyDescriptor::Accessor<&TrainingSession::GetDeviceDescription>("deviceDescription"),
+  });
+  return ctor;
+}
+
+Napi::Value TrainingSession::GetParameterCount(const Napi::CallbackInfo& info) {
+  return taggedReceiver<TrainingSession>(info, kTrainingSessionTag, "TrainingSession")->ParameterCount(info);
+}
+
+Napi::Value TrainingSession::GetDeviceDescription(const Napi::CallbackInfo& info) {
+  return taggedReceiver<TrainingSession>(info, kTrainingSessionTag, "TrainingSession")->DeviceDescription(info);
 }
 
 TrainingSession::TrainingSession(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TrainingSession>(info) {
   Napi::Env env = info.Env();
   env_ = env;
-  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "TrainingSession(config) needs an object");
+  const Args args(info, "new TrainingSession(config)");
   guarded(env, [&] {
-    trainer_ = std::make_unique<bp::Trainer>(parseSpec(info[0].As<Napi::Object>()));
+    trainer_ = std::make_unique<bp::Trainer>(parseSpec(args.object(0, "config")));
     return 0;
   });
+  info.This().As<Napi::Object>().TypeTag(&kTrainingSessionTag);
+}
+
+Napi::Value TrainingSession::OnCalledAsFunction(const Napi::CallbackInfo& info) {
+  throw codedTypeError(info.Env(), "TrainingSession is a class: call it as new TrainingSession(config)");
 }
 
 TrainingSession::~TrainingSession() {
@@ -188,35 +127,41 @@ Napi::Value TrainingSession::ParameterCount(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value TrainingSession::DeviceDescription(const Napi::CallbackInfo& info) {
-  bp::DeviceBackend* device = trainer_->device();
-  return Napi::String::New(info.Env(), device ? device->description() : std::string());
+  return guarded(info.Env(), [&]() -> Napi::Value {
+    bp::ComputeBackend* device = trainer_->device();
+    return Napi::String::New(info.Env(), device ? device->description() : std::string());
+  });
 }
 
 Napi::Value TrainingSession::Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[2].IsObject() || !info[3].IsFunction())
-    throw Napi::TypeError::New(env, "start(x, y, options, onEvents)");
+  const Args args(info, "TrainingSession.start(x, y, options, onEvents)");
+  const bp::ModelSpec& model = trainer_->spec().model;
+  const bool classification = model.task == bp::Task::Classification;
+  args.typedArray<float>(0, napi_float32_array, "x");
+  if (classification)
+    args.typedArray<int32_t>(1, napi_int32_array, "y");
+  else
+    args.typedArray<float>(1, napi_float32_array, "y");
+  const Napi::Object options = args.object(2, "options");
+  const Napi::Function onEvents = args.function(3, "onEvents");
   if (runActive_) throw codedError(env, "TRAINER_BUSY", "a training run is already active on this trainer. Wait for train() to settle or call abort() first.");
   return guarded(env, [&]() -> Napi::Value {
-    const bp::ModelSpec& model = trainer_->spec().model;
     std::vector<float> x = copyTypedArray<float>(info[0], napi_float32_array, "x");
-    const size_t rows = x.size() / static_cast<size_t>(model.inputSize);
+    const size_t rows = checkedRows(env, x.size(), model, "TrainingSession.start");
     std::vector<int32_t> labels;
     std::vector<float> targets;
-    if (model.task == bp::Task::Classification) {
+    if (classification) {
       labels = copyTypedArray<int32_t>(info[1], napi_int32_array, "y");
-      if (labels.size() != rows) throw Napi::RangeError::New(env, "y length does not match x");
-      for (int32_t l : labels)
-        if (l < 0 || l >= model.outputSize) throw Napi::RangeError::New(env, "label out of range");
+      checkLabels(env, labels.data(), labels.size(), rows, model, "TrainingSession.start");
     } else {
       targets = copyTypedArray<float>(info[1], napi_float32_array, "y");
-      if (targets.size() != rows * static_cast<size_t>(model.outputSize))
-        throw Napi::RangeError::New(env, "y length does not match x");
+      checkTargets(env, targets.size(), rows, model, "TrainingSession.start");
     }
     if (rows == 0) throw codedError(env, "INPUT_EMPTY", "no rows to train on");
-    bp::RunConfig config = parseRunConfig(info[2].As<Napi::Object>());
+    bp::RunConfig config = parseRunConfig(options);
 
-    tsfn_ = Tsfn::New(env, info[3].As<Napi::Function>(), "backpropagate.training", 0, 1, this);
+    tsfn_ = Tsfn::New(env, onEvents, "backpropagate.training", 0, 1, this);
     // Registered after the thread-safe function, so it runs before Node's own
     // teardown of it (cleanup hooks run in reverse order).
     napi_add_env_cleanup_hook(env, &TrainingSession::EnvCleanup, this);
@@ -289,7 +234,7 @@ void TrainingSession::finishRun() {
 }
 
 Napi::Value TrainingSession::Abort(const Napi::CallbackInfo& info) {
-  std::string reason = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "aborted";
+  const std::string reason = Args(info, "TrainingSession.abort(reason)").optionalString(0, "reason", "aborted");
   trainer_->abort(reason);
   return info.Env().Undefined();
 }
@@ -305,13 +250,14 @@ Napi::Value TrainingSession::Resume(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value TrainingSession::SetSafetyHold(const Napi::CallbackInfo& info) {
-  trainer_->setSafetyHold(info.Length() > 0 && info[0].ToBoolean().Value());
+  trainer_->setSafetyHold(Args(info, "TrainingSession.setSafetyHold(hold)").boolean(0, "hold"));
   return info.Env().Undefined();
 }
 
 Napi::Value TrainingSession::SetLearningRate(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "setLearningRate(lr)");
-  trainer_->setLearningRate(info[0].As<Napi::Number>().DoubleValue());
+  const double lr = Args(info, "TrainingSession.setLearningRate(lr)").number(0, "lr");
+  if (!(lr > 0)) throw codedRangeError(info.Env(), "TrainingSession.setLearningRate(lr): argument 'lr' must be > 0");
+  trainer_->setLearningRate(lr);
   return info.Env().Undefined();
 }
 
@@ -328,7 +274,10 @@ Napi::Value TrainingSession::Status(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value TrainingSession::Summary(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+  return guarded(info.Env(), [&]() -> Napi::Value { return SummaryObject(info.Env()); });
+}
+
+Napi::Value TrainingSession::SummaryObject(Napi::Env env) {
   bp::RunSummary s = trainer_->summary();
   Napi::Object o = Napi::Object::New(env);
   o.Set("steps", static_cast<double>(s.steps));
@@ -348,14 +297,15 @@ Napi::Value TrainingSession::Summary(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value TrainingSession::GetParameters(const Napi::CallbackInfo& info) {
-  return toTypedArray<float>(info.Env(), trainer_->parameters());
+  return guarded(info.Env(), [&]() -> Napi::Value { return toTypedArray<float>(info.Env(), trainer_->parameters()); });
 }
 
 Napi::Value TrainingSession::SetParameters(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1) throw Napi::TypeError::New(env, "setParameters(params)");
+  const Args args(info, "TrainingSession.setParameters(params)");
+  args.typedArray<float>(0, napi_float32_array, "params");
   guarded(env, [&] {
-    trainer_->setParameters(copyTypedArray<float>(info[0], napi_float32_array, "params"));
+    trainer_->setParameters(copyTypedArray<float>(info[0], napi_float32_array, args.name("params")));
     return 0;
   });
   return env.Undefined();
@@ -363,24 +313,27 @@ Napi::Value TrainingSession::SetParameters(const Napi::CallbackInfo& info) {
 
 Napi::Value TrainingSession::GetOptimizerState(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::vector<float> m, v;
-  uint64_t step = 0;
-  trainer_->optimizerState(m, v, step);
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("optimizerM", toTypedArray<float>(env, m));
-  o.Set("optimizerV", toTypedArray<float>(env, v));
-  o.Set("optimizerStep", static_cast<double>(step));
-  return o;
+  return guarded(env, [&]() -> Napi::Value {
+    std::vector<float> m, v;
+    uint64_t step = 0;
+    trainer_->optimizerState(m, v, step);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("optimizerM", toTypedArray<float>(env, m));
+    o.Set("optimizerV", toTypedArray<float>(env, v));
+    o.Set("optimizerStep", static_cast<double>(step));
+    return o;
+  });
 }
 
 Napi::Value TrainingSession::SetOptimizerState(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "setOptimizerState(state)");
-  Napi::Object o = info[0].As<Napi::Object>();
+  const Napi::Object o = Args(info, "TrainingSession.setOptimizerState(state)").object(0, "state");
   guarded(env, [&] {
-    trainer_->setOptimizerState(copyTypedArray<float>(requireKey(o, "optimizerM"), napi_float32_array, "optimizerM"),
-                                copyTypedArray<float>(requireKey(o, "optimizerV"), napi_float32_array, "optimizerV"),
-                                static_cast<uint64_t>(numberKey(o, "optimizerStep")));
+    // Read in order, so the first bad field is the one reported.
+    std::vector<float> m = copyTypedArray<float>(requireKey(o, "optimizerM"), napi_float32_array, optionName("optimizerM"));
+    std::vector<float> v = copyTypedArray<float>(requireKey(o, "optimizerV"), napi_float32_array, optionName("optimizerV"));
+    const uint64_t step = uint53Key(o, "optimizerStep");
+    trainer_->setOptimizerState(m, v, step);
     return 0;
   });
   return env.Undefined();
@@ -388,27 +341,33 @@ Napi::Value TrainingSession::SetOptimizerState(const Napi::CallbackInfo& info) {
 
 Napi::Value TrainingSession::Predict(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1) throw Napi::TypeError::New(env, "predict(x)");
+  const auto x = Args(info, "TrainingSession.predict(x)").typedArray<float>(0, napi_float32_array, "x");
   return guarded(env, [&]() -> Napi::Value {
-    auto x = info[0].As<Napi::Float32Array>();
-    const size_t rows = x.ElementLength() / static_cast<size_t>(trainer_->spec().model.inputSize);
+    const size_t rows = checkedRows(env, x.ElementLength(), trainer_->spec().model, "TrainingSession.predict");
     return toTypedArray<float>(env, trainer_->predict(x.Data(), rows));
   });
 }
 
 Napi::Value TrainingSession::Evaluate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2) throw Napi::TypeError::New(env, "evaluate(x, y)");
+  const Args args(info, "TrainingSession.evaluate(x, y)");
+  const auto x = args.typedArray<float>(0, napi_float32_array, "x");
+  const auto& model = trainer_->spec().model;
+  const bool classification = model.task == bp::Task::Classification;
+  if (classification)
+    args.typedArray<int32_t>(1, napi_int32_array, "y");
+  else
+    args.typedArray<float>(1, napi_float32_array, "y");
   return guarded(env, [&]() -> Napi::Value {
-    auto x = info[0].As<Napi::Float32Array>();
-    const auto& model = trainer_->spec().model;
-    const size_t rows = x.ElementLength() / static_cast<size_t>(model.inputSize);
+    const size_t rows = checkedRows(env, x.ElementLength(), model, "TrainingSession.evaluate");
     bp::EvalResult r;
-    if (model.task == bp::Task::Classification) {
+    if (classification) {
       auto y = info[1].As<Napi::Int32Array>();
+      checkLabels(env, y.Data(), y.ElementLength(), rows, model, "TrainingSession.evaluate");
       r = trainer_->evaluate(x.Data(), y.Data(), nullptr, rows);
     } else {
       auto y = info[1].As<Napi::Float32Array>();
+      checkTargets(env, y.ElementLength(), rows, model, "TrainingSession.evaluate");
       r = trainer_->evaluate(x.Data(), nullptr, y.Data(), rows);
     }
     Napi::Object o = Napi::Object::New(env);
@@ -420,11 +379,13 @@ Napi::Value TrainingSession::Evaluate(const Napi::CallbackInfo& info) {
 
 Napi::Value TrainingSession::SaveCheckpoint(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "saveCheckpoint(folder)");
-  auto* worker = new SaveWorker(info.This().As<Napi::Object>(), trainer_.get(), info[0].As<Napi::String>().Utf8Value());
-  Napi::Promise promise = worker->promise();
-  worker->Queue();
-  return promise;
+  std::string folder = Args(info, "TrainingSession.saveCheckpoint(folder)").string(0, "folder");
+  return guarded(env, [&]() -> Napi::Value {
+    auto* worker = new SaveWorker(info.This().As<Napi::Object>(), trainer_.get(), std::move(folder));
+    Napi::Promise promise = worker->promise();
+    worker->Queue();  // the worker deletes itself when done
+    return promise;
+  });
 }
 
 }  // namespace bpaddon

@@ -21,6 +21,8 @@ class TrainingSession : public Napi::ObjectWrap<TrainingSession> {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit TrainingSession(const Napi::CallbackInfo& info);
+  // TrainingSession(...) without `new`: a coded TypeError like every other bad call.
+  static Napi::Value OnCalledAsFunction(const Napi::CallbackInfo& info);
   ~TrainingSession() override;
   // The engine trainer, for the GPU safety guard (same JS thread, same env).
   bp::Trainer* engine() { return trainer_.get(); }
@@ -29,6 +31,8 @@ class TrainingSession : public Napi::ObjectWrap<TrainingSession> {
   static void CallJs(Napi::Env env, Napi::Function callback, TrainingSession* self, void* data);
   using Tsfn = Napi::TypedThreadSafeFunction<TrainingSession, void, CallJs>;
 
+  static Napi::Value GetParameterCount(const Napi::CallbackInfo& info);
+  static Napi::Value GetDeviceDescription(const Napi::CallbackInfo& info);
   Napi::Value ParameterCount(const Napi::CallbackInfo& info);
   Napi::Value DeviceDescription(const Napi::CallbackInfo& info);
   Napi::Value Start(const Napi::CallbackInfo& info);
@@ -39,6 +43,7 @@ class TrainingSession : public Napi::ObjectWrap<TrainingSession> {
   Napi::Value SetSafetyHold(const Napi::CallbackInfo& info);
   Napi::Value Status(const Napi::CallbackInfo& info);
   Napi::Value Summary(const Napi::CallbackInfo& info);
+  Napi::Value SummaryObject(Napi::Env env);
   Napi::Value GetParameters(const Napi::CallbackInfo& info);
   Napi::Value SetParameters(const Napi::CallbackInfo& info);
   Napi::Value GetOptimizerState(const Napi::CallbackInfo& info);

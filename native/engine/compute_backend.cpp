@@ -15,6 +15,7 @@ StepScalars stepScalars(const OptimizerConfig& config, uint64_t step, float lr) 
   s.adamBc2Sqrt = std::sqrt(bc2);
   s.decay = 1.0f - lr * config.weightDecay;
   s.sgdFirstStep = step == 1;
+  s.step = step;
   return s;
 }
 

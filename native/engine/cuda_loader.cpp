@@ -121,7 +121,7 @@ const Loaded& loaded() {
   }
 }
 
-class CudaBackend final : public DeviceBackend {
+class CudaBackend final : public ComputeBackend {
  public:
   CudaBackend(const bp_cuda_api* api, bp_cuda_context* ctx, std::string name, bool classification)
       : api_(api), ctx_(ctx), name_(std::move(name)), description_(api->describe(ctx)), classification_(classification) {}
@@ -130,6 +130,7 @@ class CudaBackend final : public DeviceBackend {
   CudaBackend& operator=(const CudaBackend&) = delete;
 
   std::string description() const override { return description_; }
+  bool isAccelerator() const override { return true; }
 
   void upload(const float* params, const float* m, const float* v, size_t n) override {
     bp_cuda_error err{};
@@ -207,7 +208,7 @@ class CudaBackend final : public DeviceBackend {
 
 const CudaAvailability& cudaAvailability() { return loaded().availability; }
 
-std::unique_ptr<DeviceBackend> createCudaBackend(const ModelSpec& model, const OptimizerConfig& optimizer,
+std::unique_ptr<ComputeBackend> createCudaBackend(const ModelSpec& model, const OptimizerConfig& optimizer,
                                                  const DeviceRequest& request) {
   const Loaded& l = loaded();
   const std::string name = "cuda:" + std::to_string(request.index);

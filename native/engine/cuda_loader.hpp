@@ -42,7 +42,7 @@ const CudaAvailability& cudaAvailability();
 // A backend on CUDA device `request.index` for this model. Throws
 // EngineError DEVICE_UNAVAILABLE (with the reason) when CUDA is not usable or
 // the index does not exist, RUNTIME_GPU_OOM when the parameters do not fit.
-std::unique_ptr<DeviceBackend> createCudaBackend(const ModelSpec& model, const OptimizerConfig& optimizer,
+std::unique_ptr<ComputeBackend> createCudaBackend(const ModelSpec& model, const OptimizerConfig& optimizer,
                                                  const DeviceRequest& request);
 
 }  // namespace bp

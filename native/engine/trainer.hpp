@@ -5,6 +5,7 @@
 // take effect at the next step boundary.
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -24,7 +25,8 @@
 
 namespace bp {
 
-class ThreadPool;
+struct AbortRequested;
+struct RunPosition;
 
 struct TrainerSpec {
   ModelSpec model;
@@ -98,9 +100,9 @@ class Trainer {
   Trainer& operator=(const Trainer&) = delete;
 
   const TrainerSpec& spec() const { return spec_; }
-  size_t parameterCount() const { return mlp_.parameterCount(); }
+  size_t parameterCount() const { return params_.size(); }
   // The accelerator this trainer runs on, or null for the CPU engine.
-  DeviceBackend* device() const { return device_.get(); }
+  ComputeBackend* device() const { return backend_->isAccelerator() ? backend_.get() : nullptr; }
 
   // Starts a run on a new native thread. `labels` (classification) or
   // `targets` (regression, rows x outputSize) — the other is empty. Throws
@@ -144,35 +146,45 @@ class Trainer {
   void saveCheckpoint(const std::string& folder);
 
  private:
+  // The training thread: runLoop() and the steps it is made of (trainer.cpp).
+  struct Run;
   void runLoop();
+  void beginRun(Run& run);              // split, dataset, start or resume position
+  bool trainEpoch(Run& run);            // false: stopped inside the epoch
+  float trainBatch(Run& run, const uint32_t* rows, int count);
+  void recordStep(Run& run, float loss, int rows);
+  void endEpoch(Run& run, bool checkpointDeferred);
+  void validate(Run& run);
+  void saveCheckpointOf(Run& run);
+  Event stoppedEvent(Run& run, const AbortRequested& abort);  // the terminal event of an abort or failWith
+  void finishRun(Run& run, std::chrono::steady_clock::time_point started, Event terminal);
+
   void emit(Event&& e);
   void checkControl();
   void applyOptimizerStateLocked(const std::vector<float>& m, const std::vector<float>& v, uint64_t step);
-  std::string saveDuringRun(uint64_t epoch, uint64_t stepInEpoch, const Rng::State& shuffleState);
-  // With a device backend the model lives in two places; these bring the
-  // stale side up to date (modelMutex_ held).
+  std::string saveDuringRun(const RunPosition& position);
+  // The model lives in two places, the backend's copy and the host mirror
+  // (params_, optimizer_); these bring the stale side up to date (modelMutex_ held).
   void syncHostLocked();
   void syncDeviceLocked();
 
   TrainerSpec spec_;
-  Mlp mlp_;  // used only by the training thread while a run is active
-  mutable std::mutex modelMutex_;  // guards params_ and optimizer_
+  mutable std::mutex modelMutex_;  // guards params_, optimizer_ and backend_'s model
   std::vector<float> params_;
-  std::vector<float> grad_;
   Optimizer optimizer_;
   uint64_t runOrdinal_ = 0;
-  // Device backend (null: CPU). deviceAhead_: the device holds newer
-  // parameters and optimizer moments than params_/optimizer_ (it trained);
-  // hostAhead_: the host copy was replaced (setParameters, resume). The step
-  // count always lives in optimizer_. Guarded by modelMutex_.
-  std::unique_ptr<DeviceBackend> device_;
+  // Where steps run: the CPU engine or an accelerator, never null.
+  // deviceAhead_: the backend holds newer parameters and optimizer moments
+  // than params_/optimizer_ (it trained); hostAhead_: the host copy was
+  // replaced (construction, setParameters, resume). The step count always
+  // lives in optimizer_. Guarded by modelMutex_.
+  std::unique_ptr<ComputeBackend> backend_;
   bool deviceAhead_ = false;
   bool hostAhead_ = false;
 
   // Run state (set by start(), read by the thread).
   std::thread thread_;
   std::mutex joinMutex_;
-  std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<EventQueue> queue_;
   std::function<void()> notify_;
   RunConfig config_;

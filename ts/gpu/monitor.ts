@@ -12,6 +12,7 @@ import { BackpropError } from '../errors';
 import { HandlerGuard } from '../dispatch';
 import { callNative, native } from '../native';
 import { materialise, type GpuSource } from './scripted-source';
+import { isSimulatedSource, simulatedHandleOf } from './simulated-source';
 import { nativeConfig, toStatus } from './status';
 import { GPUSafetyConfig, type GPUSafetyConfigOptions, type GPUStatus } from './types';
 
@@ -23,7 +24,7 @@ export interface GPUMonitorOptions {
   deviceIndex?: number;
   /** Several devices at once (overrides deviceIndex). */
   deviceIndices?: number[];
-  /** NVML (default) or a scriptedGpuSource() simulation. */
+  /** NVML (default), a scriptedGpuSource() simulation, or a live simulatedGPU(). */
   source?: GpuSource;
   /** NVML library path (default: BACKPROP_NVML_LIBRARY, then libnvidia-ml.so.1). */
   libraryPath?: string;
@@ -88,8 +89,12 @@ export class GPUMonitor extends EventEmitter {
     }
     this.deviceIndices = Object.freeze([...indices]);
     this.source = options.source ?? { kind: 'nvml' };
-    if (this.source.kind !== 'nvml' && this.source.kind !== 'scripted') {
-      throw new BackpropError('CONFIG_INVALID', 'source must come from scriptedGpuSource() or be omitted for NVML.', { field: 'source' });
+    const source = this.source as unknown;
+    const known =
+      typeof source === 'object' && source !== null &&
+      ((source as GpuSource).kind === 'nvml' || ((source as GpuSource).kind === 'scripted' && (!(source as { live?: unknown }).live || isSimulatedSource(source))));
+    if (!known) {
+      throw new BackpropError('CONFIG_INVALID', 'source must come from scriptedGpuSource() or simulatedGPU(), or be omitted for NVML.', { field: 'source' });
     }
     this.libraryPath = options.libraryPath ?? (this.source.kind === 'nvml' ? this.source.libraryPath ?? '' : '');
     for (const name of ['onStatus', 'onWarning', 'onCritical', 'onEmergency'] as const) {
@@ -141,14 +146,17 @@ export class GPUMonitor extends EventEmitter {
   /** The native monitor, created on first use (not started). */
   private nativeHandle(): GpuMonitorHandle {
     if (!this.handle) {
-      const scripted = this.source.kind === 'scripted';
+      const source = this.source;
+      const simulated = source.kind === 'scripted' && source.live === true;
+      const scripted = source.kind === 'scripted' && source.live !== true;
       this.handle = callNative(
         () =>
           new (native().GpuMonitorHandle)({
-            source: scripted ? 'scripted' : 'nvml',
+            source: simulated ? 'simulated' : scripted ? 'scripted' : 'nvml',
+            simulated: simulated ? simulatedHandleOf(source) : undefined,
             libraryPath: this.libraryPath,
-            readings: scripted ? (materialise(this.source as never, this.configValue.checkIntervalMs) as never) : [],
-            loop: scripted ? (this.source as { loop: boolean }).loop : false,
+            readings: scripted ? (materialise(source, this.configValue.checkIntervalMs) as never) : [],
+            loop: scripted ? source.loop : false,
             deviceIndices: [...this.deviceIndices],
             intervalMs: this.configValue.checkIntervalMs,
             config: nativeConfig(this.configValue),

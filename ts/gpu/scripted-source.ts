@@ -4,6 +4,7 @@
  * NVML; only the numbers are made up.
  */
 import { BackpropError } from '../errors';
+import type { SimulatedGpuSource } from './simulated-source';
 import type { GPUReading } from './types';
 
 export type GPUReadingFunction = (elapsedMs: number) => GPUReading;
@@ -15,19 +16,27 @@ export interface ScriptedGpuSource {
   /** Or: a reading as a function of the time since the monitor started. */
   readonly fn: GPUReadingFunction | null;
   readonly loop: boolean;
+  /** Set (true) only on a simulatedGPU() source, whose reading changes live. */
+  readonly live?: false;
 }
 
-/** A GPU source for GPUMonitor, getGpuStatus(), checkGpuSafe(), waitForSafeGpu(), train({ gpuSafety }) and MultiRunTrainer. */
-export type GpuSource = ScriptedGpuSource | { readonly kind: 'nvml'; readonly libraryPath?: string };
+/**
+ * A GPU source for GPUMonitor, getGpuStatus(), checkGpuSafe(), waitForSafeGpu(), train({ gpuSafety }) and MultiRunTrainer:
+ * NVML, a scripted list or function (scriptedGpuSource), or a live simulated GPU (simulatedGPU).
+ */
+export type GpuSource = ScriptedGpuSource | SimulatedGpuSource | { readonly kind: 'nvml'; readonly libraryPath?: string };
 
 /**
  * A simulated GPU. `readings` is a list of partial GPUStatus objects
  * ({ temperatureC, temperatureMaxC, vramUsedGb, vramTotalGb, powerDrawW, powerLimitW, ... },
  * or { fail: 'message' } for a failed read), or a function of elapsed milliseconds.
  *
- * A function is sampled natively on the monitor's time grid (0, interval,
- * 2 x interval, ...): it is evaluated up front for the first 10 000 samples or
- * one hour, whichever is fewer; after that the last reading repeats.
+ * A function is sampled up front, on the monitor's time grid (0, interval,
+ * 2 x interval, ...): it is evaluated when the monitor starts for the first
+ * 10 000 samples or one hour, whichever is fewer, and the native thread then
+ * replays the list (after its end the last reading repeats). So it must be a
+ * pure function of elapsed time: changes to variables it reads later are not
+ * seen. For a GPU you change while it is sampled, use simulatedGPU().
  */
 export function scriptedGpuSource(readings: readonly GPUReading[] | GPUReadingFunction, options: { loop?: boolean } = {}): ScriptedGpuSource {
   const loop = options.loop ?? false;
@@ -45,14 +54,23 @@ const numericFields = new Set([
   'powerDrawW', 'powerLimitW', 'gpuUtilization', 'memoryUtilization', 'smClockMhz', 'memClockMhz', 'fanPercent',
 ]);
 
+const stringFields = new Set(['fail', 'deviceName', 'uuid']);
+
 export function checkReading(r: unknown, field: string): void {
-  if (typeof r !== 'object' || r === null) {
+  if (typeof r !== 'object' || r === null || Array.isArray(r)) {
     throw new BackpropError('CONFIG_INVALID', `${field} must be an object such as { temperatureC: 70 } or { fail: 'reason' }.`, { field });
   }
   for (const [key, value] of Object.entries(r)) {
     if (value === undefined || value === null) continue;
-    if (numericFields.has(key) && (typeof value !== 'number' || !Number.isFinite(value))) {
-      throw new BackpropError('CONFIG_INVALID', `${field}.${key} must be a finite number (got ${String(value)}).`, { field: `${field}.${key}` });
+    const bad = (rule: string): never => {
+      throw new BackpropError('CONFIG_INVALID', `${field}.${key} must be ${rule} (got ${String(value)}).`, { field: `${field}.${key}`, value });
+    };
+    if (numericFields.has(key) && (typeof value !== 'number' || !Number.isFinite(value))) bad('a finite number');
+    if (key === 'deviceIndex' && (!Number.isInteger(value) || (value as number) < 0)) bad('a non-negative integer');
+    if (stringFields.has(key) && typeof value !== 'string') bad('a string');
+    if (key === 'throttleReasons' && (!Array.isArray(value) || !value.every((v) => typeof v === 'string'))) bad('an array of strings');
+    if (key === 'processes' && (!Array.isArray(value) || !value.every((p) => typeof p === 'object' && p !== null && !Array.isArray(p)))) {
+      bad('an array of { pid, usedMemoryMb } objects');
     }
   }
 }
@@ -60,6 +78,7 @@ export function checkReading(r: unknown, field: string): void {
 /** The readings a monitor with this interval sees, as a list for the native thread. */
 export function materialise(source: ScriptedGpuSource, intervalMs: number): GPUReading[] {
   if (source.readings) return [...source.readings];
+  if (!source.fn) throw new BackpropError('CONFIG_INVALID', 'source must come from scriptedGpuSource() or simulatedGPU().', { field: 'source' });
   const fn = source.fn as GPUReadingFunction;
   const count = Math.max(1, Math.min(10000, Math.ceil(3_600_000 / intervalMs)));
   const out: GPUReading[] = [];
@@ -73,7 +92,8 @@ export function materialise(source: ScriptedGpuSource, intervalMs: number): GPUR
 
 /** For synchronous reads (getGpuStatus): the next reading of the source, tracked per source object. */
 const cursors = new WeakMap<ScriptedGpuSource, { index: number; startedAt: number }>();
-export function nextScriptedReading(source: ScriptedGpuSource): GPUReading {
+export function nextScriptedReading(source: ScriptedGpuSource | SimulatedGpuSource): GPUReading {
+  if (source.live) return source.reading;
   let cursor = cursors.get(source);
   if (!cursor) {
     cursor = { index: 0, startedAt: Date.now() };
