@@ -13,6 +13,7 @@ const { isIdxPath } = require(path.join(dist, 'idx-data'));
 const { loadDataFile } = require(path.join(dist, 'csv'));
 const { resolveTrainOptions } = require(path.join(dist, 'config'));
 const { datasets, Trainer } = require(dist);
+const { runCli, parseNdjson } = require('./fixtures/cli-harness');
 
 /** An IDX file: magic 0x0000, type byte, dimension count, big-endian sizes, then the values. */
 function idxBytes(type, dims, values) {
@@ -281,6 +282,22 @@ describe('IDX files', () => {
       assert.equal(run.steps, 6);
       const error = await rejection(trainer.train(images, { epochs: 1 }), 'CONFIG_INVALID');
       assert.equal(error.details.field, 'labels');
+    });
+
+    it('backprop train <images> --labels <labels> trains on IDX files; a missing or misplaced --labels is a usage error', async () => {
+      const images = write('cli-images-idx3-ubyte.gz', zlib.gzipSync(imagesBytes));
+      const labels = write('cli-labels-idx1-ubyte', labelsBytes);
+      const ok = await runCli(['train', images, '--labels', labels, '--epochs', '2', '--batch-size', '2', '--validation-split', '0', '--json']);
+      assert.equal(ok.code, 0, ok.stderr);
+      const start = parseNdjson(ok.stdout).find((e) => e.event === 'start');
+      assert.equal(start.rows, 4, ok.stdout);
+      assert.equal(parseNdjson(ok.stdout).find((e) => e.event === 'complete').steps, 4);
+      const missing = await runCli(['train', images]);
+      assert.equal(missing.code, 2);
+      assert.match(missing.stderr, /pass its labels file too, e\.g\. --labels/);
+      const csv = await runCli(['train', 'data.csv', '--labels', labels]);
+      assert.equal(csv.code, 2);
+      assert.match(csv.stderr, /--labels is for IDX images files/);
     });
   });
 });
