@@ -65,7 +65,7 @@ describe('Fashion-MNIST', function () {
       const trainer = new Trainer({ model: { inputSize: 784, hiddenLayers: [256, 128], outputSize: 10 }, optimizer: 'adamw', learningRate: 1e-3, device: 'cpu' });
       const run = await trainer.train(train, { epochs: 3, batchSize: 128 });
       assert.equal(run.steps, 3 * Math.ceil(60000 / 128));
-      const { accuracy } = await trainer.evaluate(test);
+      const { accuracy } = trainer.evaluate(test);
       assert.ok(accuracy > 0.84, `test accuracy ${accuracy}`);
     });
 
