@@ -102,7 +102,7 @@ async function main() {
   row('Fashion-MNIST 10 epochs: backpropagate, 2 threads', run.durationSeconds, 's', `test accuracy ${acc.toFixed(4)}`);
   let best = null;
   for (const c of CONFIGS) {
-    const r = py('pytorch_fashion_mnist.py', [c.threads, 10], { ...MALLOC, OPENBLAS_NUM_THREADS: String(c.openblas) });
+    const r = py('pytorch_fashion_mnist.py', ['/usr/share/datasets/fashion-mnist', c.threads, 10], { ...MALLOC, OPENBLAS_NUM_THREADS: String(c.openblas) });
     if (r.error) continue;
     row(`Fashion-MNIST 10 epochs: PyTorch, set_num_threads(${c.threads}), OPENBLAS_NUM_THREADS=${c.openblas}`, r.seconds, 's', `test accuracy ${r.testAccuracy.toFixed(4)}`);
     if (!best || r.seconds < best.seconds) best = r;

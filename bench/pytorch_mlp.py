@@ -3,6 +3,13 @@
 of synthetic data) on the CPU and prints samples/s as JSON.
 
 Usage: python3 pytorch_mlp.py BATCH THREADS [SAMPLES] [EPOCHS]
+
+bench/run.js runs it with MALLOC_MMAP_THRESHOLD_=4294967296 and
+MALLOC_TRIM_THRESHOLD_=4294967296: each minibatch gather (128 x 784 floats,
+401 KB) is above glibc's initial mmap threshold, so without them every step
+maps and faults in fresh pages and the script measures malloc, not PyTorch.
+It also sets OPENBLAS_NUM_THREADS (1 and 2), which Debian's pthread OpenBLAS
+follows instead of torch.set_num_threads.
 """
 import json
 import sys

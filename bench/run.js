@@ -148,6 +148,72 @@ async function gpuBench() {
   add('GPU sampling', `monitor at 10 ms interval (${samples} samples)`, ((cpu.user + cpu.system) / 1e6 / wall) * 100, '% of one core', 'sampling thread + JS dispatch');
 }
 
+const TORCH_MALLOC_ENV = { MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '4294967296' };
+const TORCH_CONFIGS = [
+  { torch: 1, openblas: 1 },
+  { torch: 1, openblas: 2 },
+  { torch: 2, openblas: 1 },
+  { torch: 2, openblas: 2 },
+];
+const torchEnv = (config) => ({ ...TORCH_MALLOC_ENV, OPENBLAS_NUM_THREADS: String(config.openblas) });
+const configName = (c) => `torch ${c.torch} thread${c.torch > 1 ? 's' : ''}, OpenBLAS ${c.openblas}`;
+
+/**
+ * 10 epochs of the 784-256-128-10 MLP (AdamW 1e-3, batch 128) on the 60,000
+ * Fashion-MNIST training images, then accuracy on the 10,000 test images,
+ * ours next to PyTorch. The best configuration on synthetic data is not
+ * always the best here (the gathers come from a 188 MB tensor), so every
+ * PyTorch configuration runs once, and the fastest runs twice more; ours runs
+ * three times, interleaved. Medians; time is the training only.
+ */
+async function fashionMnistRow(torchAvailable) {
+  const group = 'Fashion-MNIST 10 epochs b128';
+  const { datasets, fashionMnistDir } = require('../dist');
+  let train, test;
+  try {
+    [train, test] = await Promise.all([datasets.fashionMnist({ split: 'train' }), datasets.fashionMnist({ split: 'test' })]);
+  } catch (error) {
+    add(group, 'Fashion-MNIST', 'skipped', '', `(${error.code === 'INPUT_NOT_FOUND' ? 'apt-get install dataset-fashion-mnist' : error.message})`);
+    return null;
+  }
+  const oursOnce = async (seed) => {
+    const trainer = new Trainer({ model: { inputSize: 784, hiddenLayers: [256, 128], outputSize: 10 }, optimizer: 'adamw', learningRate: 1e-3, seed });
+    const run = await trainer.train(train, { epochs: 10, batchSize: 128 });
+    return { seconds: run.durationSeconds, accuracy: trainer.evaluate(test).accuracy };
+  };
+  const torchOnce = (config) => {
+    const t = python('pytorch_fashion_mnist.py', [fashionMnistDir(), config.torch, 10, 128], torchEnv(config));
+    return t.error ? null : { seconds: t.seconds, accuracy: t.testAccuracy, torch: t.torch };
+  };
+  const summary = (runs) => ({ seconds: median(runs.map((r) => r.seconds)), accuracy: median(runs.map((r) => r.accuracy)) });
+
+  const oursRuns = [await oursOnce(1)];
+  let best = null;
+  for (const config of torchAvailable ? TORCH_CONFIGS : []) {
+    const t = torchOnce(config);
+    if (!t) {
+      add(group, `PyTorch, ${configName(config)}: time`, 'n/a', '', '(pytorch_fashion_mnist.py failed)');
+      continue;
+    }
+    add(group, `PyTorch ${t.torch}, ${configName(config)}: time, one run`, t.seconds, 's', `test accuracy ${t.accuracy.toFixed(4)}`);
+    if (!best || t.seconds < best.runs[0].seconds) best = { config, runs: [t] };
+  }
+  for (let r = 2; r <= 3; r++) {
+    oursRuns.push(await oursOnce(r));
+    if (best) {
+      const t = torchOnce(best.config);
+      if (t) best.runs.push(t);
+    }
+  }
+  const o = summary(oursRuns);
+  add(group, 'backpropagate (2 threads): time', o.seconds, 's', `test accuracy ${o.accuracy.toFixed(4)}`);
+  if (!best) return { ours: o, torch: null };
+  const t = summary(best.runs);
+  add(group, `PyTorch best (${configName(best.config)}): time, ${best.runs.length} runs`, t.seconds, 's', `test accuracy ${t.accuracy.toFixed(4)}`);
+  add(group, 'time ratio ours / PyTorch best', o.seconds / t.seconds, 'x', `accuracy ${((o.accuracy - t.accuracy) * 100).toFixed(2)} points apart`);
+  return { ours: o, torch: t };
+}
+
 async function main() {
   const cpu = native().cpuInfo();
   process.stderr.write(`backpropagate bench: ${os.cpus()[0].model}, ${os.cpus().length} cores, kernel ${cpu.gemmKernel}\n`);
@@ -171,20 +237,33 @@ async function main() {
     ours[batch] = r.samplesPerSecond;
     add(`train 784-256-128-10 b${batch}`, 'backpropagate (2 threads)', r.samplesPerSecond, 'samples/s', `${((r.samplesPerSecond * r.flopsPerSample) / 1e9).toFixed(1)} GFLOP/s`);
   }
+  // PyTorch at its best: glibc's malloc settings so a minibatch gather is not
+  // a fresh mmap per step (as in any program that loaded its data first), and
+  // torch threads x OpenBLAS threads (Debian's pthread OpenBLAS does not follow
+  // torch.set_num_threads). Every configuration is reported; ratios use the best.
   const torchBest = {};
+  const torchBestConfig = {};
   if (hasPython('torch')) {
     for (const batch of [128, 1024]) {
-      let best = null;
-      for (const threads of [1, 2]) {
-        const r = python('pytorch_mlp.py', [batch, threads, 8192, quick ? 2 : 5]);
-        if (r.error) continue;
-        add(`train 784-256-128-10 b${batch}`, `PyTorch ${r.torch}, ${threads} thread${threads > 1 ? 's' : ''}`, r.samplesPerSecond, 'samples/s');
-        best = Math.max(best ?? 0, r.samplesPerSecond);
+      for (const config of TORCH_CONFIGS) {
+        const r = python('pytorch_mlp.py', [batch, config.torch, 8192, quick ? 2 : 5], torchEnv(config));
+        if (r.error) {
+          add(`train 784-256-128-10 b${batch}`, `PyTorch, ${configName(config)}`, 'n/a', '', r.error);
+          continue;
+        }
+        add(`train 784-256-128-10 b${batch}`, `PyTorch ${r.torch}, ${configName(config)}`, r.samplesPerSecond, 'samples/s');
+        if (!(r.samplesPerSecond <= torchBest[batch])) {
+          torchBest[batch] = r.samplesPerSecond;
+          torchBestConfig[batch] = config;
+        }
       }
-      torchBest[batch] = best;
-      if (best) add(`train 784-256-128-10 b${batch}`, 'ratio ours / PyTorch best', ours[batch] / best, 'x');
+      if (torchBest[batch]) {
+        add(`train 784-256-128-10 b${batch}`, 'ratio ours / PyTorch best', ours[batch] / torchBest[batch], 'x', `best: ${configName(torchBestConfig[batch])}`);
+      }
     }
   } else add('train 784-256-128-10', 'PyTorch', 'skipped', '', '(/usr/bin/python3 cannot import torch; apt-get install python3-torch)');
+
+  const fashion = quick ? null : await fashionMnistRow(hasPython('torch'));
 
   const batched = [], naive = [];
   const n = quick ? 200000 : 1000000;
@@ -204,17 +283,30 @@ async function main() {
   await gpuBench();
 
   const sgemmBest = Math.max(...rows.filter((r) => r.group === 'SGEMM 2048²' && r.what.startsWith('ours')).map((r) => r.value));
-  const modelGflops = (ours[128] * 6 * 235146) / 1e9;
   console.log('\n| group | measurement | value | unit | note |\n|---|---|---:|---|---|');
   for (const r of rows) console.log(`| ${r.group} | ${r.what} | ${typeof r.value === 'number' ? r.value.toFixed(r.value >= 100 ? 0 : 2) : r.value} | ${r.unit} | ${r.note} |`);
-  console.log('\nTargets:');
+  console.log("\nTargets (ratios against PyTorch's best configuration):");
   const line = (ok, text) => console.log(`- [${ok === null ? '?' : ok ? 'x' : ' '}] ${text}`);
-  line(torchBest[128] ? ours[128] >= torchBest[128] : null, `batch 128 at least PyTorch's samples/s (${ours[128].toFixed(0)} vs ${torchBest[128] ? torchBest[128].toFixed(0) : 'n/a'})`);
-  const sgemmRef = openblasBest ?? sgemmBest;
-  line(modelGflops >= 0.5 * sgemmRef, `batch 128 training at least 50% of the measured SGEMM rate (${modelGflops.toFixed(1)} of ${sgemmRef.toFixed(1)} GFLOP/s, ${openblasBest ? 'OpenBLAS' : 'ours'})`);
+  // The machine's 2-thread SGEMM rate: the faster of ours and OpenBLAS.
+  const sgemmRef = Math.max(openblasBest ?? 0, sgemmBest);
+  const gflops = (batch) => (ours[batch] * 6 * 235146) / 1e9;
+  const vsTorch = (batch, factor) =>
+    line(torchBest[batch] ? ours[batch] >= factor * torchBest[batch] : null,
+      `batch ${batch} at least ${factor}x PyTorch's best (${ours[batch].toFixed(0)} vs ${torchBest[batch] ? torchBest[batch].toFixed(0) : 'n/a'} samples/s, ${torchBest[batch] ? (ours[batch] / torchBest[batch]).toFixed(2) : '?'}x)`);
+  const vsSgemm = (batch, share) =>
+    line(gflops(batch) >= share * sgemmRef, `batch ${batch} at least ${share * 100}% of the 2-thread SGEMM rate (${gflops(batch).toFixed(1)} of ${sgemmRef.toFixed(1)} GFLOP/s, ${((gflops(batch) / sgemmRef) * 100).toFixed(0)}%, ${sgemmRef === sgemmBest ? 'ours' : 'OpenBLAS'})`);
+  vsTorch(128, 1.5);
+  vsSgemm(128, 0.7);
+  vsTorch(1024, 1.3);
+  vsSgemm(1024, 0.85);
+  if (fashion && fashion.torch) {
+    const ratio = fashion.ours.seconds / fashion.torch.seconds;
+    const close = Math.abs(fashion.ours.accuracy - fashion.torch.accuracy) <= 0.005;
+    line(ratio <= 0.67 && close, `Fashion-MNIST 10 epochs in at most 0.67x PyTorch's time at equal test accuracy (${ratio.toFixed(2)}x; accuracy ${fashion.ours.accuracy.toFixed(4)} vs ${fashion.torch.accuracy.toFixed(4)})`);
+  } else line(null, 'Fashion-MNIST 10 epochs in at most 0.67x PyTorch\'s time (not measured in this run)');
+  line(median(batched) >= 10e6, `at least 10 million step events/s (${(median(batched) / 1e6).toFixed(2)} M)`);
+  line(median(batched) >= 4 * median(naive), `at least 4x the naive baseline (${(median(batched) / median(naive)).toFixed(1)}x)`);
   line(o.hook - o.none < 0.02 * o.none, `no-op onStep costs under 2% (${(((o.hook - o.none) / o.none) * 100).toFixed(2)}%)`);
-  line(median(batched) >= 3e6, `at least 3 million step events/s (${(median(batched) / 1e6).toFixed(2)} M)`);
-  line(median(batched) >= 3 * median(naive), `at least 3x the naive baseline (${(median(batched) / median(naive)).toFixed(1)}x)`);
 }
 
 main().catch((e) => {

@@ -7,6 +7,7 @@
  * the value that was passed.
  */
 import { formatValue } from './errors';
+import { checkLabelsFile } from './idx-data';
 import {
   configError,
   requireRecord,
@@ -82,6 +83,11 @@ export interface TrainOptions {
   stepEvents?: StepEventsMode;
   validationSplit?: number;
   label?: string;
+  /**
+   * With an IDX images file as the data (such as train-images-idx3-ubyte.gz):
+   * the IDX labels file. Required for IDX data, rejected for anything else.
+   */
+  labels?: string;
   gpuSafety?: unknown;
   queueCapacity?: number;
   /** Linear learning-rate warm-up over the first steps of the run. Default 0 (none). */
@@ -104,6 +110,8 @@ export interface ResolvedTrainOptions {
   stepEvents: StepEventsMode;
   validationSplit: number;
   label: string | null;
+  /** IDX labels file, for IDX images data; null otherwise. */
+  labels: string | null;
   /** Passed through untouched; the GPU safety module validates it. */
   gpuSafety: unknown;
   queueCapacity: number;
@@ -161,6 +169,7 @@ const TRAIN_KEYS: readonly (keyof TrainOptions)[] = [
   'stepEvents',
   'validationSplit',
   'label',
+  'labels',
   'gpuSafety',
   'queueCapacity',
   'warmupSteps',
@@ -285,7 +294,11 @@ function resolveDevice(value: unknown): DeviceSpec {
   );
 }
 
-export function resolveTrainOptions(options: unknown): ResolvedTrainOptions {
+/**
+ * `data`, when given, is what train() received: a file path is checked
+ * against the label/labels options (labels belongs to IDX images files only).
+ */
+export function resolveTrainOptions(options: unknown, data?: unknown): ResolvedTrainOptions {
   // train() with no options is the common case.
   const opts = options === undefined ? {} : requireRecord(options, 'options', 'Pass an object such as { epochs: 10, batchSize: 32 }.');
   rejectUnknownKeys(opts, TRAIN_KEYS, '');
@@ -325,6 +338,15 @@ export function resolveTrainOptions(options: unknown): ResolvedTrainOptions {
   }) ?? 0;
 
   const label = optionalNonEmptyString(opts.label, 'label', 'Pass the name of the label column in the data file.');
+  const labels = optionalNonEmptyString(opts.labels, 'labels', "Pass the path of the IDX labels file, such as 'train-labels-idx1-ubyte.gz'.");
+  if (typeof data === 'string') checkLabelsFile(data, labels, label);
+  else if (data !== undefined && labels !== null) {
+    throw configError(
+      'labels',
+      opts.labels,
+      'labels names the labels file of an IDX images file, but the data given is not a file path. Remove labels; in-memory data carries its labels in y.',
+    );
+  }
   const queueCapacity =
     optionalInteger(
       opts.queueCapacity,
@@ -349,6 +371,7 @@ export function resolveTrainOptions(options: unknown): ResolvedTrainOptions {
     stepEvents,
     validationSplit,
     label,
+    labels,
     gpuSafety: opts.gpuSafety,
     queueCapacity,
     warmupSteps,

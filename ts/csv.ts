@@ -10,6 +10,7 @@
 import { createReadStream } from 'node:fs';
 import * as nodePath from 'node:path';
 import { BackpropError, formatValue, isBackpropError } from './errors';
+import { checkLabelsFile, isIdxPath, loadIdxFile } from './idx-data';
 
 export interface LoadedFile {
   /** rows x featureNames.length values, row by row. */
@@ -22,7 +23,7 @@ export interface LoadedFile {
   labelName: string;
   /** All label columns, in order; one unless labelCount > 1. */
   labelNames: string[];
-  format: 'csv' | 'jsonl';
+  format: 'csv' | 'jsonl' | 'idx';
 }
 
 export interface LoadDataFileOptions {
@@ -33,6 +34,8 @@ export interface LoadDataFileOptions {
    * starting at `label`, or by default the trailing ones. Default 1.
    */
   labelCount?: number;
+  /** For an IDX images file (such as train-images-idx3-ubyte.gz): the IDX labels file. Required there, rejected elsewhere. */
+  labels?: string | null;
 }
 
 interface FileFormat {
@@ -58,13 +61,15 @@ export async function loadDataFile(path: string, options: LoadDataFileOptions = 
     });
   }
   const { label, labelCount } = checkLoadOptions(options);
+  checkLabelsFile(path, options.labels, label);
+  if (isIdxPath(path)) return loadIdxFile(path, options.labels!, labelCount);
   const extension = nodePath.extname(path).toLowerCase();
   const fileFormat = FORMATS_BY_EXTENSION[extension];
   if (fileFormat === undefined) {
     throw new BackpropError(
       'INPUT_PARSE',
       `Cannot tell the format of ${path} from its extension ${extension ? `"${extension}"` : '(none)'}. ` +
-        `Use a file ending in .csv, .tsv, .jsonl or .ndjson.`,
+        `Use a file ending in .csv, .tsv, .jsonl or .ndjson, or an IDX images file (such as train-images-idx3-ubyte.gz) with the labels option.`,
       { path, extension, supported: Object.keys(FORMATS_BY_EXTENSION) },
     );
   }

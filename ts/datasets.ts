@@ -1,14 +1,19 @@
 /**
- * Small synthetic classification datasets for demos, tests and benchmarks.
+ * Small synthetic classification datasets for demos, tests and benchmarks,
+ * and the real ones read from files (datasets.idx, datasets.fashionMnist; see
+ * idx-data.ts and fashion-mnist.ts).
  *
- * Generated from a seed with our own PRNG (mulberry32 + Box-Muller), so the
+ * The synthetic sets are
+ * generated from a seed with our own PRNG (mulberry32 + Box-Muller), so the
  * same options give bit-identical arrays on every platform and Node version.
  * Rows are interleaved class by class (class 0, 1, 2, 0, 1, 2, ...) with each
  * class's points shuffled first, so even unshuffled minibatches, and a
  * validation split taken from the end, see every class.
  */
 import { BackpropError, formatValue } from './errors';
-import { rejectUnknownKeys } from './validation';
+import { loadFashionMnist, type FashionMnistOptions } from './fashion-mnist';
+import { loadIdxDataset, type IdxDatasetOptions } from './idx-data';
+import { optionalBoolean, optionalOneOf, rejectUnknownKeys } from './validation';
 
 export interface Dataset {
   /** rows x inputSize features, row by row. */
@@ -90,7 +95,47 @@ export const datasets = {
       for (let f = 0; f < features; f++) out[f] = centres[cls * features + f]! + random.normal() * spread;
     });
   },
+
+  /**
+   * An IDX images file and its labels file (MNIST's format, plain or gzip'd),
+   * one row per image. Rejects with INPUT_PARSE (details.offset: the byte) for
+   * a damaged or truncated file, INPUT_SHAPE_MISMATCH when the two files do
+   * not belong together, INPUT_LABEL_RANGE for a label that is not a class.
+   */
+  async idx(options: IdxDatasetOptions): Promise<Dataset> {
+    const opts = checkOptions(options, ['images', 'labels', 'normalize', 'classes', 'limit'], 'idx');
+    const images = pathOption(opts, 'images', 'train-images-idx3-ubyte.gz');
+    const labels = pathOption(opts, 'labels', 'train-labels-idx1-ubyte.gz');
+    const normalize = optionalBoolean(opts.normalize, 'normalize') ?? true;
+    const classes = opts.classes === undefined ? null : integerOption(opts, 'classes', 0, 2, MAX_CLASSES);
+    const limit = integerOption(opts, 'limit', Infinity, 1, Number.MAX_SAFE_INTEGER);
+    return loadIdxDataset({ images, labels, normalize, classes, limit });
+  },
+
+  /**
+   * Fashion-MNIST from Debian's dataset-fashion-mnist package (or the folder
+   * in BACKPROP_FASHION_MNIST_DIR): 784 pixels per row, 10 classes. Rejects
+   * with INPUT_NOT_FOUND, naming the package to install, when the files are missing.
+   */
+  async fashionMnist(options: FashionMnistOptions = {}): Promise<Dataset> {
+    const opts = checkOptions(options, ['split', 'normalize', 'limit'], 'fashionMnist');
+    const split = optionalOneOf(opts.split, 'split', ['train', 'test'] as const) ?? 'train';
+    const normalize = optionalBoolean(opts.normalize, 'normalize') ?? true;
+    const limit = integerOption(opts, 'limit', Infinity, 1, Number.MAX_SAFE_INTEGER);
+    return loadFashionMnist(split, normalize, limit);
+  },
 };
+
+function pathOption(options: Record<string, unknown>, field: string, example: string): string {
+  const value = options[field];
+  if (typeof value !== 'string' || value === '') {
+    throw new BackpropError('CONFIG_INVALID', `${field} must be the path of an IDX file (got ${formatValue(value)}). Pass e.g. '${example}'.`, {
+      field,
+      value,
+    });
+  }
+  return value;
+}
 
 /**
  * Generates `samples` points split as evenly as possible over the classes

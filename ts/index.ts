@@ -30,6 +30,15 @@ export type { TensorData } from './data';
 export { datasets, type Dataset, type SpiralsOptions, type BlobsOptions } from './datasets';
 export { readCheckpoint, type LoadedCheckpoint, type CheckpointConfig, type CheckpointRunPosition } from './checkpoint';
 export { loadDataFile, type LoadedFile, type LoadDataFileOptions } from './csv';
+export { readIdx, type IdxArray, type IdxType } from './idx';
+export type { IdxDatasetOptions } from './idx-data';
+export {
+  fashionMnistDir,
+  FASHION_MNIST_LABELS,
+  FASHION_MNIST_CLASSES,
+  type FashionMnistOptions,
+  type FashionMnistSplit,
+} from './fashion-mnist';
 export type { CallbackErrorInfo } from './dispatch';
 
 import { native } from './native';

@@ -147,7 +147,7 @@ export class Trainer extends EventEmitter {
     let opts: ResolvedTrainOptions;
     let handlers: TrainingCallbackHandlers | null;
     try {
-      opts = resolveTrainOptions(options);
+      opts = resolveTrainOptions(options, data);
       handlers = asCallback(callback);
     } catch (error) {
       return Promise.reject(error);
@@ -286,7 +286,7 @@ export class Trainer extends EventEmitter {
   private async loadData(data: TensorData | string, opts: ResolvedTrainOptions): Promise<PreparedData> {
     const model = this.options.model;
     if (typeof data !== 'string') return prepareData(data, model);
-    const file = await loadDataFile(data, { label: opts.label, labelCount: model.task === 'regression' ? model.outputSize : 1 });
+    const file = await loadDataFile(data, { label: opts.label, labels: opts.labels, labelCount: model.task === 'regression' ? model.outputSize : 1 });
     if (file.featureNames.length !== model.inputSize) {
       throw new BackpropError(
         'INPUT_SHAPE_MISMATCH',

@@ -9,8 +9,10 @@ import { loadDataFile, type LoadedFile } from '../csv';
 import { datasets } from '../datasets';
 import { BackpropError, formatValue } from '../errors';
 
-export type DemoName = 'spirals' | 'blobs';
-export const DEMOS: readonly DemoName[] = ['spirals', 'blobs'];
+export type DemoName = 'spirals' | 'blobs' | 'fashion-mnist';
+export const DEMOS: readonly DemoName[] = ['spirals', 'blobs', 'fashion-mnist'];
+/** Demo sets read from files (Fashion-MNIST) rather than generated; they come with a test split. */
+export const FILE_DEMOS: readonly DemoName[] = ['fashion-mnist'];
 
 /** Above this many classes a label column is almost certainly a continuous target. */
 const MAX_INFERRED_CLASSES = 100_000;
@@ -27,6 +29,8 @@ export interface CliData {
   labelNames: string[];
   /** For messages: the file name or "spirals (demo)". */
   source: string;
+  /** A separate test split, for demo sets that have one (Fashion-MNIST's 10,000 test images). */
+  test?: { x: Float32Array; y: Int32Array; rows: number };
 }
 
 export interface TrainingDataOptions {
@@ -35,6 +39,8 @@ export interface TrainingDataOptions {
   samples?: number;
   seed?: number;
   label?: string;
+  /** IDX labels file, for an IDX images file. */
+  labels?: string;
   task: Task;
   /** Classification: number of classes (default: largest label + 1). */
   classes?: number;
@@ -43,10 +49,11 @@ export interface TrainingDataOptions {
 }
 
 export async function loadTrainingData(options: TrainingDataOptions): Promise<CliData> {
+  if (options.demo === 'fashion-mnist') return fashionMnistData(options.samples);
   if (options.demo) return demoData(options.demo, options.samples ?? 3000, options.classes ?? 3, options.seed ?? 42);
   const file = options.file!;
   const labelCount = options.task === 'regression' ? (options.outputs ?? 1) : 1;
-  const loaded = await loadDataFile(file, { label: options.label ?? null, labelCount });
+  const loaded = await loadDataFile(file, { label: options.label ?? null, labels: options.labels ?? null, labelCount });
   return fromFile(file, loaded, options.task, options.classes);
 }
 
@@ -54,6 +61,24 @@ function demoData(name: DemoName, samples: number, classes: number, seed: number
   const d = name === 'spirals' ? datasets.spirals({ samples, classes, seed }) : datasets.blobs({ samples, classes, seed });
   const featureNames = Array.from({ length: d.inputSize }, (_, i) => `x${i}`);
   return { x: d.x, y: d.y, rows: d.rows, inputSize: d.inputSize, outputSize: d.outputSize, task: 'classification', featureNames, labelNames: ['label'], source: `${name} (built-in demo)` };
+}
+
+/** All 60,000 training images (or the first --samples), and the 10,000 test images for the final score. */
+async function fashionMnistData(samples: number | undefined): Promise<CliData> {
+  const [train, test] = await Promise.all([datasets.fashionMnist({ split: 'train', limit: samples }), datasets.fashionMnist({ split: 'test' })]);
+  const featureNames = Array.from({ length: train.inputSize }, (_, i) => `pixel${i}`);
+  return {
+    x: train.x,
+    y: train.y,
+    rows: train.rows,
+    inputSize: train.inputSize,
+    outputSize: train.outputSize,
+    task: 'classification',
+    featureNames,
+    labelNames: ['label'],
+    source: 'Fashion-MNIST training images (built-in demo)',
+    test: { x: test.x, y: test.y, rows: test.rows },
+  };
 }
 
 function fromFile(file: string, loaded: LoadedFile, task: Task, classes: number | undefined): CliData {

@@ -90,7 +90,7 @@ async function multiRun(out: Output, file: string | undefined, o: MultiRunFlags)
   checkDataFlags(file, o, 'multi-run');
   if (o.earlyStopping && !o.validate) throw new UsageError('--early-stopping needs validation; leave out --no-validate.');
   await checkOutputFolder(o.checkpointDir, '--checkpoint-dir');
-  const data = await loadTrainingData({ file, demo: o.demo, samples: o.samples, seed: o.seed, label: o.label, task: o.task, classes: o.classes, outputs: o.outputs });
+  const data = await loadTrainingData({ file, demo: o.demo, samples: o.samples, seed: o.seed, label: o.label, labels: o.labels, task: o.task, classes: o.classes, outputs: o.outputs });
 
   const validationSamples = o.validate ? o.validationSamples : 0;
   if (o.validate && validationSamples < 1) throw new UsageError('--validation-samples 0 needs --no-validate.');

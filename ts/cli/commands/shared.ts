@@ -1,14 +1,17 @@
 /** Options shared by `train` and `multi-run`: where the data comes from, the model, the device and GPU safety. */
 import { Option, type Command } from 'commander';
 import type { Activation, Optimizer, Task } from '../../config';
+import { isIdxPath } from '../../idx-data';
 import { DEMOS, type DemoName } from '../data';
 import { device, hiddenLayers, integer, UsageError } from '../options';
 import { SCENARIO_NAMES } from '../scenarios';
 
 export interface DataFlags {
   demo?: DemoName;
-  samples: number;
+  /** Default 3000 for the generated demo sets; all rows for Fashion-MNIST. */
+  samples?: number;
   label?: string;
+  labels?: string;
   task: Task;
   classes?: number;
   outputs?: number;
@@ -33,8 +36,9 @@ export interface GpuFlags {
 export function addDataOptions(command: Command): Command {
   return command
     .addOption(new Option('--demo <name>', 'use a built-in data set instead of a file').choices(DEMOS))
-    .option('--samples <n>', 'rows of demo data', integer(2, 10_000_000), 3000)
+    .option('--samples <n>', 'rows of demo data (default: 3000; fashion-mnist: all 60,000 training images)', integer(2, 10_000_000))
     .option('--label <column>', 'label column (default: the last column)')
+    .option('--labels <file>', 'IDX labels file, for an IDX images file such as train-images-idx3-ubyte.gz')
     .addOption(new Option('--task <task>', 'what the label is').choices(['classification', 'regression']).default('classification'))
     .option('--classes <n>', 'number of classes (default: largest label + 1)', integer(2, 1_000_000))
     .option('--outputs <n>', 'regression: target columns per row, starting at --label (default: 1)', integer(1, 1_000_000));
@@ -64,6 +68,10 @@ export function checkDataFlags(file: string | undefined, o: DataFlags & GpuFlags
   if (file && o.demo) throw new UsageError(`Pass a data file or --demo ${o.demo}, not both.`);
   if (!file && !o.demo) throw new UsageError(`Pass a data file (e.g. backprop ${command} data.csv) or --demo spirals.`);
   if (o.demo && o.label) throw new UsageError('--label applies to data files; the demo sets have their own labels.');
+  if (o.demo && o.labels) throw new UsageError('--labels applies to IDX data files; the demo sets have their own labels.');
+  if (file && isIdxPath(file) && !o.labels) throw new UsageError(`${file} is an IDX images file: pass its labels file too, e.g. --labels train-labels-idx1-ubyte.gz.`);
+  if (file && !isIdxPath(file) && o.labels) throw new UsageError('--labels is for IDX images files (such as train-images-idx3-ubyte.gz); for CSV/JSONL pick the label column with --label.');
+  if (file && isIdxPath(file) && o.label) throw new UsageError('--label picks a CSV/JSONL column; an IDX file has its labels in the --labels file.');
   if (o.demo && o.task === 'regression') throw new UsageError('The demo sets are classification data; leave out --task regression.');
   if (o.classes !== undefined && o.task === 'regression') throw new UsageError('--classes is for classification; for regression use --outputs.');
   if (o.outputs !== undefined && o.task !== 'regression') throw new UsageError('--outputs is for regression (--task regression).');

@@ -33,6 +33,9 @@ export interface TrainFlags extends DataFlags, ModelFlags, GpuFlags, RunDashboar
 }
 
 export const DEFAULT_EPOCHS = 10;
+/** `--demo fashion-mnist` defaults: a 784-256-128-10 MLP at batch 128, no validation split (the test split scores it). */
+const FASHION_MNIST_HIDDEN = [256, 128];
+const FASHION_MNIST_BATCH = 128;
 
 const EXAMPLES = `
 Examples:
@@ -41,8 +44,11 @@ Examples:
   $ backprop train prices.jsonl --task regression --lr 3e-4 --max-steps 5000 --save-every 500 --output runs/prices
   $ backprop train data.csv --resume runs/iris/checkpoint-400 --output runs/iris
   $ backprop train --demo blobs --json > events.ndjson
+  $ backprop train --demo fashion-mnist            (784-256-128-10, batch 128; prints the test accuracy)
+  $ backprop train train-images-idx3-ubyte.gz --labels train-labels-idx1-ubyte.gz --hidden 256,128
 
-Data: a .csv/.tsv file with a header row, or .jsonl/.ndjson with one object per line.
+Data: a .csv/.tsv file with a header row, .jsonl/.ndjson with one object per line, or an
+IDX images file (plain or .gz, pixels scaled to [0, 1]) with its IDX labels file in --labels.
 The label is the last column (JSONL: the "label" key, else the last key) unless --label.
 Input size and classes (largest label + 1) come from the file.
 Ctrl-C stops at the next step and saves a checkpoint; Ctrl-C twice quits at once.`;
@@ -52,7 +58,7 @@ export function registerTrain(program: Command): void {
     .command('train')
     .summary('train a model on a CSV/JSONL file or a built-in demo set')
     .description('Train a multi-layer perceptron on a CSV/TSV/JSONL file or a built-in demo set, with a live progress bar and a summary at the end.')
-    .argument('[data]', 'training data file (.csv, .tsv, .jsonl, .ndjson)');
+    .argument('[data]', 'training data file (.csv, .tsv, .jsonl, .ndjson, or IDX images with --labels)');
   addDataOptions(command);
   addModelOptions(command);
   command
@@ -104,6 +110,7 @@ async function train(out: Output, file: string | undefined, o: TrainFlags, comma
     samples: o.samples,
     seed: o.seed,
     label: o.label,
+    labels: o.labels,
     task,
     classes: ckptModel ? (task === 'classification' ? ckptModel.outputSize : undefined) : o.classes,
     outputs: ckptModel ? (task === 'regression' ? ckptModel.outputSize : undefined) : o.outputs,
@@ -116,8 +123,11 @@ async function train(out: Output, file: string | undefined, o: TrainFlags, comma
     );
   }
 
+  // Fashion-MNIST is scored on its own test split, with the model and batch size it is usually benchmarked with.
+  const fashion = o.demo === 'fashion-mnist';
+  const hidden = fashion && !given(command, 'hidden') ? FASHION_MNIST_HIDDEN : o.hidden;
   const trainer = new Trainer({
-    model: ckptModel ? { ...ckptModel } : { inputSize: data.inputSize, hiddenLayers: o.hidden, outputSize: data.outputSize, activation: o.activation, task },
+    model: ckptModel ? { ...ckptModel } : { inputSize: data.inputSize, hiddenLayers: hidden, outputSize: data.outputSize, activation: o.activation, task },
     device: o.device as never,
     seed: o.seed,
     optimizer: resume ? resume.config.optimizer : o.optimizer,
@@ -130,8 +140,8 @@ async function train(out: Output, file: string | undefined, o: TrainFlags, comma
 
   const pick = <K extends keyof TrainFlags, V>(key: K, fromRun: V | undefined, fallback: V): V =>
     given(command, key) ? (o[key] as unknown as V) : fromRun !== undefined ? fromRun : fallback;
-  const batchSize = pick('batchSize', run?.batchSize, o.batchSize);
-  const validationSplit = pick('validationSplit', run?.validationSplit, o.validationSplit);
+  const batchSize = pick('batchSize', run?.batchSize, fashion ? FASHION_MNIST_BATCH : o.batchSize);
+  const validationSplit = pick('validationSplit', run?.validationSplit, fashion ? 0 : o.validationSplit);
   const maxSteps = o.maxSteps ?? (run && run.maxSteps > 0 ? run.maxSteps : undefined);
   const epochs = o.epochs ?? (run ? (run.epochs > 0 ? run.epochs : undefined) : maxSteps !== undefined ? undefined : DEFAULT_EPOCHS);
 
@@ -187,12 +197,20 @@ async function train(out: Output, file: string | undefined, o: TrainFlags, comma
       return await saveInterrupted(out, reporter, trainer, partial, info, o, interruptedBy);
     }
     reporter.complete(result);
+    if (data.test) reportTest(out, trainer, data.test);
     return EXIT_OK;
   } finally {
     reporter.close();
     release();
     await dashboard?.close();
   }
+}
+
+/** The trained model's accuracy on a demo set's separate test split. */
+function reportTest(out: Output, trainer: Trainer, test: NonNullable<CliData['test']>): void {
+  const { loss, accuracy } = trainer.evaluate({ x: test.x, y: test.y });
+  out.event('test', { rows: test.rows, loss, accuracy });
+  out.print(`  test accuracy ${out.c.bold(accuracy === null ? '-' : `${(accuracy * 100).toFixed(2)}%`)} on ${test.rows.toLocaleString('en-US')} test images (loss ${loss.toFixed(4)})`);
 }
 
 async function loadResume(target: string): Promise<LoadedCheckpoint> {
