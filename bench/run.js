@@ -6,7 +6,7 @@ const { spawnSync } = require('node:child_process');
 const os = require('node:os');
 const path = require('node:path');
 const { Trainer } = require('../dist');
-const { native } = require('../dist/native');
+const { native } = require('../dist/internal');
 
 const quick = process.argv.includes('--quick');
 const rows = [];

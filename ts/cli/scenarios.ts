@@ -1,7 +1,7 @@
 /**
  * Named GPU simulations for `backprop gpu --simulate` and
  * `backprop train --simulate-gpu`: scripted readings played through the real
- * GPUMonitor (scriptedGpuSource), one reading per sample, with the default
+ * GPUMonitor (scriptedGPUSource), one reading per sample, with the default
  * thresholds (warm 70 °C, warning 80, critical 90, emergency 95; VRAM 90/95 %;
  * power 95/100 % of the limit).
  */

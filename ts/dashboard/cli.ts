@@ -17,7 +17,7 @@ import { BackpropError } from '../errors';
 import { rejectUnknownKeys } from '../validation';
 import { GPUMonitor } from '../gpu/monitor';
 import { nvmlInfo } from '../gpu/queries';
-import { scriptedGpuSource } from '../gpu/scripted-source';
+import { scriptedGPUSource } from '../gpu/scripted-source';
 import type { GPUReading } from '../gpu/types';
 import { MultiRunTrainer, type MultiRunResult } from '../multi-run';
 import { createEventHub, type EventHub } from './hub';
@@ -117,12 +117,12 @@ const TEMPERATURE: ReadonlyArray<readonly [number, number]> = [
  * then warms again. Temperature, power, utilisation, clocks and throttle
  * reasons move together.
  */
-export function demoGpuReading(elapsedMs: number, periodMs: number = DEMO_DEFAULTS.gpuPeriodMs): GPUReading {
+export function demoGPUReading(elapsedMs: number, periodMs: number = DEMO_DEFAULTS.gpuPeriodMs): GPUReading {
   if (!(typeof elapsedMs === 'number' && Number.isFinite(elapsedMs) && elapsedMs >= 0)) {
-    throw new BackpropError('CONFIG_INVALID', `demoGpuReading: elapsedMs must be a finite number >= 0 (got ${String(elapsedMs)}).`, { field: 'elapsedMs' });
+    throw new BackpropError('CONFIG_INVALID', `demoGPUReading: elapsedMs must be a finite number >= 0 (got ${String(elapsedMs)}).`, { field: 'elapsedMs' });
   }
   if (!(typeof periodMs === 'number' && Number.isFinite(periodMs) && periodMs >= 100)) {
-    throw new BackpropError('CONFIG_INVALID', `demoGpuReading: periodMs must be at least 100 (got ${String(periodMs)}).`, { field: 'periodMs' });
+    throw new BackpropError('CONFIG_INVALID', `demoGPUReading: periodMs must be at least 100 (got ${String(periodMs)}).`, { field: 'periodMs' });
   }
   const phase = (elapsedMs % periodMs) / periodMs;
   const temp = Math.round(curve(TEMPERATURE, phase) * 10) / 10;
@@ -243,7 +243,7 @@ function createDemoTrainer(demo: Required<DemoOptions>, checkpointDir: string): 
       cooldownMs: Math.max(200, Math.min(2000, demo.gpuPeriodMs / 30)),
     },
     gpuMonitor: {
-      source: scriptedGpuSource((elapsedMs) => demoGpuReading(elapsedMs, demo.gpuPeriodMs)),
+      source: scriptedGPUSource((elapsedMs) => demoGPUReading(elapsedMs, demo.gpuPeriodMs)),
       config: { checkIntervalMs: demo.gpuIntervalMs, logWarnings: false },
     },
     // The gap before each run sets the demo's pace.

@@ -7,7 +7,9 @@ import { BackpropError } from '../errors';
 import { createEventHub, EventHub, type EventHubOptions, type WatchOptions } from './hub';
 import type { DashboardServer, ListenOptions } from './server';
 
-export { createEventHub, EventHub, type EventHubOptions, type WatchOptions, type GpuThresholds, type CommandResult } from './hub';
+export { createEventHub, EventHub, type EventHubOptions, type WatchOptions, type GPUThresholds, type CommandResult } from './hub';
+/** @deprecated Use GPUThresholds. */
+export type { GPUThresholds as GpuThresholds } from './hub';
 export { generateToken, type ListenOptions, type AttachOptions, type EndpointOptions, type DashboardServer, type DashboardAttachment } from './server';
 export { METRIC_NAMES } from './metrics';
 export type { ClientInfo } from './client';
@@ -26,7 +28,9 @@ export {
   type ClientErrorCode,
   type ClientMessage,
 } from './protocol';
-export { startDashboardCli, demoGpuReading, type DashboardCliOptions, type DashboardCliHandle, type DemoOptions } from './cli';
+/** @deprecated Use demoGPUReading. */
+export { demoGPUReading as demoGpuReading } from './cli';
+export { startDashboardCli, demoGPUReading, type DashboardCliOptions, type DashboardCliHandle, type DemoOptions } from './cli';
 
 export interface AttachDashboardOptions extends ListenOptions, EventHubOptions {
   /** The watched object's label (default 'trainer-1' / 'multi-run-1'). */

@@ -11,7 +11,7 @@ import type { GpuMonitorHandle, NativeGpuGuardPolicy, NativeGpuGuardStats, Nativ
 import { BackpropError } from '../errors';
 import { HandlerGuard } from '../dispatch';
 import { callNative, native } from '../native';
-import { materialise, type GpuSource } from './scripted-source';
+import { materialise, type GPUSource } from './scripted-source';
 import { isSimulatedSource, simulatedHandleOf } from './simulated-source';
 import { nativeConfig, toStatus } from './status';
 import { GPUSafetyConfig, type GPUSafetyConfigOptions, type GPUStatus } from './types';
@@ -24,8 +24,8 @@ export interface GPUMonitorOptions {
   deviceIndex?: number;
   /** Several devices at once (overrides deviceIndex). */
   deviceIndices?: number[];
-  /** NVML (default), a scriptedGpuSource() simulation, or a live simulatedGPU(). */
-  source?: GpuSource;
+  /** NVML (default), a scriptedGPUSource() simulation, or a live simulatedGPU(). */
+  source?: GPUSource;
   /** NVML library path (default: BACKPROP_NVML_LIBRARY, then libnvidia-ml.so.1). */
   libraryPath?: string;
   onStatus?: GPUStatusHandler;
@@ -63,7 +63,7 @@ export class GPUMonitor extends EventEmitter {
   onEmergency: GPUStatusHandler | undefined;
   readonly deviceIndices: readonly number[];
   private configValue: GPUSafetyConfig;
-  private readonly source: GpuSource;
+  private readonly source: GPUSource;
   private readonly libraryPath: string;
   private readonly guard: HandlerGuard;
   private readonly log: (message: string) => void;
@@ -92,9 +92,9 @@ export class GPUMonitor extends EventEmitter {
     const source = this.source as unknown;
     const known =
       typeof source === 'object' && source !== null &&
-      ((source as GpuSource).kind === 'nvml' || ((source as GpuSource).kind === 'scripted' && (!(source as { live?: unknown }).live || isSimulatedSource(source))));
+      ((source as GPUSource).kind === 'nvml' || ((source as GPUSource).kind === 'scripted' && (!(source as { live?: unknown }).live || isSimulatedSource(source))));
     if (!known) {
-      throw new BackpropError('CONFIG_INVALID', 'source must come from scriptedGpuSource() or simulatedGPU(), or be omitted for NVML.', { field: 'source' });
+      throw new BackpropError('CONFIG_INVALID', 'source must come from scriptedGPUSource() or simulatedGPU(), or be omitted for NVML.', { field: 'source' });
     }
     this.libraryPath = options.libraryPath ?? (this.source.kind === 'nvml' ? this.source.libraryPath ?? '' : '');
     for (const name of ['onStatus', 'onWarning', 'onCritical', 'onEmergency'] as const) {

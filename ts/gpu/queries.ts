@@ -5,21 +5,21 @@
  */
 import { BackpropError } from '../errors';
 import { native } from '../native';
-import { nextScriptedReading, type GpuSource } from './scripted-source';
+import { nextScriptedReading, type GPUSource } from './scripted-source';
 import { nativeConfig, toStatus } from './status';
 import { GPUSafetyConfig, type GPUSafetyConfigOptions, type GPUStatus } from './types';
 
-export interface GpuQueryOptions {
+export interface GPUQueryOptions {
   deviceIndex?: number;
   config?: GPUSafetyConfig | GPUSafetyConfigOptions;
-  source?: GpuSource;
+  source?: GPUSource;
   libraryPath?: string;
 }
 
-const configOf = (c: GpuQueryOptions['config']): GPUSafetyConfig => (c instanceof GPUSafetyConfig ? c : new GPUSafetyConfig(c ?? {}));
+const configOf = (c: GPUQueryOptions['config']): GPUSafetyConfig => (c instanceof GPUSafetyConfig ? c : new GPUSafetyConfig(c ?? {}));
 
 /** The status of one GPU now; `available: false` and condition 'unknown' (with the reason) when it cannot be read. */
-export function getGpuStatus(options: GpuQueryOptions = {}): GPUStatus {
+export function getGPUStatus(options: GPUQueryOptions = {}): GPUStatus {
   const config = configOf(options.config);
   const index = options.deviceIndex ?? 0;
   if (!Number.isInteger(index) || index < 0) throw new BackpropError('CONFIG_INVALID', 'deviceIndex must be a non-negative integer.', { field: 'deviceIndex' });
@@ -33,12 +33,12 @@ export function getGpuStatus(options: GpuQueryOptions = {}): GPUStatus {
 }
 
 /** False for 'critical' and 'emergency'; true for safe, warm, warning and unknown. */
-export function checkGpuSafe(options: GpuQueryOptions = {}): boolean {
-  const c = getGpuStatus(options).condition;
+export function checkGPUSafe(options: GPUQueryOptions = {}): boolean {
+  const c = getGPUStatus(options).condition;
   return c !== 'critical' && c !== 'emergency';
 }
 
-export interface WaitForSafeGpuOptions extends GpuQueryOptions {
+export interface WaitForSafeGPUOptions extends GPUQueryOptions {
   /** Give up after this long (default 10 minutes). */
   maxWaitMs?: number;
   /** Re-check interval (default the config's checkIntervalMs). */
@@ -46,8 +46,8 @@ export interface WaitForSafeGpuOptions extends GpuQueryOptions {
   signal?: AbortSignal;
 }
 
-/** Resolves true once checkGpuSafe() holds; false on timeout or abort. */
-export function waitForSafeGpu(options: WaitForSafeGpuOptions = {}): Promise<boolean> {
+/** Resolves true once checkGPUSafe() holds; false on timeout or abort. */
+export function waitForSafeGPU(options: WaitForSafeGPUOptions = {}): Promise<boolean> {
   const config = configOf(options.config);
   const interval = options.checkIntervalMs ?? config.checkIntervalMs;
   const maxWait = options.maxWaitMs ?? 600000;
@@ -63,7 +63,7 @@ export function waitForSafeGpu(options: WaitForSafeGpuOptions = {}): Promise<boo
     signal?.addEventListener('abort', onAbort, { once: true });
     const check = (): void => {
       timer = null;
-      if (checkGpuSafe({ ...options, config })) {
+      if (checkGPUSafe({ ...options, config })) {
         signal?.removeEventListener('abort', onAbort);
         return resolve(true);
       }
@@ -90,11 +90,11 @@ export function nvmlInfo(libraryPath?: string): NvmlInfo {
 }
 
 /** A status for every GPU NVML sees (empty when none or no NVML). */
-export function listGpus(options: Omit<GpuQueryOptions, 'deviceIndex'> = {}): GPUStatus[] {
-  if (options.source && options.source.kind === 'scripted') return [getGpuStatus(options)];
+export function listGPUs(options: Omit<GPUQueryOptions, 'deviceIndex'> = {}): GPUStatus[] {
+  if (options.source && options.source.kind === 'scripted') return [getGPUStatus(options)];
   const info = nvmlInfo(options.libraryPath);
   const out: GPUStatus[] = [];
-  for (let i = 0; i < info.deviceCount; i++) out.push(getGpuStatus({ ...options, deviceIndex: i }));
+  for (let i = 0; i < info.deviceCount; i++) out.push(getGPUStatus({ ...options, deviceIndex: i }));
   return out;
 }
 

@@ -4,12 +4,12 @@
  * NVML; only the numbers are made up.
  */
 import { BackpropError } from '../errors';
-import type { SimulatedGpuSource } from './simulated-source';
+import type { SimulatedGPUSource } from './simulated-source';
 import type { GPUReading } from './types';
 
 export type GPUReadingFunction = (elapsedMs: number) => GPUReading;
 
-export interface ScriptedGpuSource {
+export interface ScriptedGPUSource {
   readonly kind: 'scripted';
   /** Consumed one per sample; after the end the last repeats, unless `loop`. */
   readonly readings: readonly GPUReading[] | null;
@@ -21,10 +21,10 @@ export interface ScriptedGpuSource {
 }
 
 /**
- * A GPU source for GPUMonitor, getGpuStatus(), checkGpuSafe(), waitForSafeGpu(), train({ gpuSafety }) and MultiRunTrainer:
- * NVML, a scripted list or function (scriptedGpuSource), or a live simulated GPU (simulatedGPU).
+ * A GPU source for GPUMonitor, getGPUStatus(), checkGPUSafe(), waitForSafeGPU(), train({ gpuSafety }) and MultiRunTrainer:
+ * NVML, a scripted list or function (scriptedGPUSource), or a live simulated GPU (simulatedGPU).
  */
-export type GpuSource = ScriptedGpuSource | SimulatedGpuSource | { readonly kind: 'nvml'; readonly libraryPath?: string };
+export type GPUSource = ScriptedGPUSource | SimulatedGPUSource | { readonly kind: 'nvml'; readonly libraryPath?: string };
 
 /**
  * A simulated GPU. `readings` is a list of partial GPUStatus objects
@@ -38,12 +38,12 @@ export type GpuSource = ScriptedGpuSource | SimulatedGpuSource | { readonly kind
  * pure function of elapsed time: changes to variables it reads later are not
  * seen. For a GPU you change while it is sampled, use simulatedGPU().
  */
-export function scriptedGpuSource(readings: readonly GPUReading[] | GPUReadingFunction, options: { loop?: boolean } = {}): ScriptedGpuSource {
+export function scriptedGPUSource(readings: readonly GPUReading[] | GPUReadingFunction, options: { loop?: boolean } = {}): ScriptedGPUSource {
   const loop = options.loop ?? false;
-  if (typeof loop !== 'boolean') throw new BackpropError('CONFIG_INVALID', 'scriptedGpuSource: loop must be a boolean.', { field: 'loop' });
+  if (typeof loop !== 'boolean') throw new BackpropError('CONFIG_INVALID', 'scriptedGPUSource: loop must be a boolean.', { field: 'loop' });
   if (typeof readings === 'function') return Object.freeze({ kind: 'scripted', readings: null, fn: readings, loop });
   if (!Array.isArray(readings) || readings.length === 0) {
-    throw new BackpropError('CONFIG_INVALID', 'scriptedGpuSource needs a non-empty list of readings or a function of elapsed time.', { field: 'readings' });
+    throw new BackpropError('CONFIG_INVALID', 'scriptedGPUSource needs a non-empty list of readings or a function of elapsed time.', { field: 'readings' });
   }
   readings.forEach((r, i) => checkReading(r, `readings[${i}]`));
   return Object.freeze({ kind: 'scripted', readings: Object.freeze(readings.map((r) => Object.freeze({ ...r }))), fn: null, loop });
@@ -76,9 +76,9 @@ export function checkReading(r: unknown, field: string): void {
 }
 
 /** The readings a monitor with this interval sees, as a list for the native thread. */
-export function materialise(source: ScriptedGpuSource, intervalMs: number): GPUReading[] {
+export function materialise(source: ScriptedGPUSource, intervalMs: number): GPUReading[] {
   if (source.readings) return [...source.readings];
-  if (!source.fn) throw new BackpropError('CONFIG_INVALID', 'source must come from scriptedGpuSource() or simulatedGPU().', { field: 'source' });
+  if (!source.fn) throw new BackpropError('CONFIG_INVALID', 'source must come from scriptedGPUSource() or simulatedGPU().', { field: 'source' });
   const fn = source.fn as GPUReadingFunction;
   const count = Math.max(1, Math.min(10000, Math.ceil(3_600_000 / intervalMs)));
   const out: GPUReading[] = [];
@@ -90,9 +90,9 @@ export function materialise(source: ScriptedGpuSource, intervalMs: number): GPUR
   return out;
 }
 
-/** For synchronous reads (getGpuStatus): the next reading of the source, tracked per source object. */
-const cursors = new WeakMap<ScriptedGpuSource, { index: number; startedAt: number }>();
-export function nextScriptedReading(source: ScriptedGpuSource | SimulatedGpuSource): GPUReading {
+/** For synchronous reads (getGPUStatus): the next reading of the source, tracked per source object. */
+const cursors = new WeakMap<ScriptedGPUSource, { index: number; startedAt: number }>();
+export function nextScriptedReading(source: ScriptedGPUSource | SimulatedGPUSource): GPUReading {
   if (source.live) return source.reading;
   let cursor = cursors.get(source);
   if (!cursor) {

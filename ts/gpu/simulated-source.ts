@@ -14,22 +14,22 @@ import type { GPUReading } from './types';
 
 /**
  * What simulatedGPU() returns. Its kind is 'scripted', so it is accepted
- * everywhere a scriptedGpuSource() is: GPUMonitor, getGpuStatus(),
- * checkGpuSafe(), waitForSafeGpu(), train({ gpuSafety: { source } }) and
+ * everywhere a scriptedGPUSource() is: GPUMonitor, getGPUStatus(),
+ * checkGPUSafe(), waitForSafeGPU(), train({ gpuSafety: { source } }) and
  * MultiRunTrainer's gpuMonitor.source.
  */
-export interface SimulatedGpuSource {
+export interface SimulatedGPUSource {
   readonly kind: 'scripted';
   readonly live: true;
   /** The reading the next sample of every monitor on this source sees. */
   readonly reading: Readonly<GPUReading>;
-  /** Replaces the reading (a partial GPUStatus, as in scriptedGpuSource). */
+  /** Replaces the reading (a partial GPUStatus, as in scriptedGPUSource). */
   set(reading: GPUReading): void;
   /** Makes the next reads fail with `message` (GPU_READ_FAILED in monitors) until the next set(). */
   fail(message: string): void;
 }
 
-const handles = new WeakMap<SimulatedGpuSource, SimulatedGpuHandle>();
+const handles = new WeakMap<SimulatedGPUSource, SimulatedGpuHandle>();
 
 /**
  * A simulated GPU whose reading starts as `initialReading` and is changed live
@@ -39,7 +39,7 @@ const handles = new WeakMap<SimulatedGpuSource, SimulatedGpuHandle>();
  *   const gpu = simulatedGPU({ temperatureC: 60 });
  *   await trainer.train(data, { gpuSafety: { source: gpu } });  // elsewhere: gpu.set({ temperatureC: 92 })
  */
-export function simulatedGPU(initialReading: GPUReading): SimulatedGpuSource {
+export function simulatedGPU(initialReading: GPUReading): SimulatedGPUSource {
   checkReading(initialReading, 'initialReading');
   let current: Readonly<GPUReading> = Object.freeze({ ...initialReading });
   const handle = callNative(() => new (native().SimulatedGpuHandle)(current as never));
@@ -48,7 +48,7 @@ export function simulatedGPU(initialReading: GPUReading): SimulatedGpuSource {
     callNative(() => handle.set(copy as never));
     current = copy;
   };
-  const source: SimulatedGpuSource = Object.freeze({
+  const source: SimulatedGPUSource = Object.freeze({
     kind: 'scripted' as const,
     live: true as const,
     get reading() {
@@ -72,12 +72,12 @@ export function simulatedGPU(initialReading: GPUReading): SimulatedGpuSource {
 /** The same function, spelled as the package's other Gpu names are. */
 export const simulatedGpu = simulatedGPU;
 
-export function isSimulatedSource(source: unknown): source is SimulatedGpuSource {
-  return typeof source === 'object' && source !== null && handles.has(source as SimulatedGpuSource);
+export function isSimulatedSource(source: unknown): source is SimulatedGPUSource {
+  return typeof source === 'object' && source !== null && handles.has(source as SimulatedGPUSource);
 }
 
 /** The native slot behind a simulated source, for GpuMonitorHandle({ source: 'simulated' }). */
-export function simulatedHandleOf(source: SimulatedGpuSource): SimulatedGpuHandle {
+export function simulatedHandleOf(source: SimulatedGPUSource): SimulatedGpuHandle {
   const handle = handles.get(source);
   if (!handle) throw new BackpropError('CONFIG_INVALID', 'source is not a simulatedGPU() source.', { field: 'source' });
   return handle;

@@ -12,19 +12,19 @@ import type { ResolvedTrainOptions } from '../config';
 import { BackpropError } from '../errors';
 import { setRunObserverFactory, type RunObserver, type Trainer } from '../trainer';
 import { GPUMonitor } from './monitor';
-import type { GpuSource } from './scripted-source';
+import type { GPUSource } from './scripted-source';
 import { GPUSafetyConfig, type GPUSafetyConfigOptions } from './types';
 
-export type GpuSafetyOption = false | null | GPUSafetyConfig | (GPUSafetyConfigOptions & { source?: GpuSource; deviceIndex?: number });
+export type GPUSafetyOption = false | null | GPUSafetyConfig | (GPUSafetyConfigOptions & { source?: GPUSource; deviceIndex?: number });
 
-function resolve(option: unknown, trainer: Trainer): { config: GPUSafetyConfig; source?: GpuSource; deviceIndex: number } | null {
+function resolve(option: unknown, trainer: Trainer): { config: GPUSafetyConfig; source?: GPUSource; deviceIndex: number } | null {
   if (option === false || option === null) return null;
   if (option === undefined) return trainer.device === 'cuda' ? { config: new GPUSafetyConfig(), deviceIndex: trainer.deviceIndex ?? 0 } : null;
   if (typeof option !== 'object') {
     throw new BackpropError('CONFIG_INVALID', 'gpuSafety must be false or an object of GPU safety options.', { field: 'gpuSafety' });
   }
   if (option instanceof GPUSafetyConfig) return { config: option, deviceIndex: trainer.deviceIndex ?? 0 };
-  const { source, deviceIndex, ...rest } = option as GPUSafetyConfigOptions & { source?: GpuSource; deviceIndex?: number };
+  const { source, deviceIndex, ...rest } = option as GPUSafetyConfigOptions & { source?: GPUSource; deviceIndex?: number };
   return { config: new GPUSafetyConfig(rest), source, deviceIndex: deviceIndex ?? trainer.deviceIndex ?? 0 };
 }
 

@@ -16,11 +16,11 @@
  */
 import { BackpropError } from '../errors';
 import { GPUMonitor, type GPUReadErrorEvent } from '../gpu/monitor';
-import type { GpuSource } from '../gpu/scripted-source';
+import type { GPUSource } from '../gpu/scripted-source';
 import type { GPUSafetyConfig, GPUSafetyConfigOptions, GPUStatus } from '../gpu/types';
 
 export interface GpuMonitorSettings {
-  source?: GpuSource;
+  source?: GPUSource;
   config?: GPUSafetyConfig | GPUSafetyConfigOptions;
   deviceIndex?: number;
 }

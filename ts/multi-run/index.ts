@@ -11,6 +11,7 @@ export {
   type MultiRunStatus,
   type MultiRunState,
   type RunResult,
+  type GPUMonitorOption,
   type GpuMonitorOption,
   type RunStartHandler,
   type RunCompleteHandler,

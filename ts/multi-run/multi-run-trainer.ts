@@ -23,6 +23,7 @@
  * resume exact: a run's outcome depends only on its start weights, its rows,
  * its seed and its learning rate, all of which the session state records.
  */
+import type { GPUStatusHandler } from '../gpu/monitor';
 import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { promises as fsp } from 'node:fs';
@@ -34,7 +35,7 @@ import { prepareData, toClassLabels, type PreparedData, type TensorData } from '
 import { HandlerGuard, type CallbackErrorInfo } from '../dispatch';
 import { BackpropError, formatValue, isBackpropError } from '../errors';
 import { GPUSafetyConfig, type GPUSafetyConfigOptions, type GPUStatus } from '../gpu/types';
-import type { GpuSource } from '../gpu/scripted-source';
+import type { GPUSource } from '../gpu/scripted-source';
 import type { TrainingRun } from '../run';
 import { Trainer } from '../trainer';
 import { resolveMultiRunConfig, type MultiRunConfig, type MultiRunConfigOptions } from './config';
@@ -55,11 +56,14 @@ import {
 export type RunStartHandler = (runIndex: number) => unknown;
 export type RunCompleteHandler = (result: RunResult) => unknown;
 export type MultiRunStepHandler = (runIndex: number, step: number, loss: number) => unknown;
-export type GpuStatusHandler = (status: GPUStatus) => unknown;
+/** @deprecated Use GPUStatusHandler (the same type, from the GPU module). */
+export type GpuStatusHandler = GPUStatusHandler;
+/** @deprecated Use GPUMonitorOption. */
+export type GpuMonitorOption = GPUMonitorOption;
 
-export interface GpuMonitorOption {
-  /** scriptedGpuSource(...) for a simulated GPU; omitted: NVML. */
-  source?: GpuSource;
+export interface GPUMonitorOption {
+  /** scriptedGPUSource(...) for a simulated GPU; omitted: NVML. */
+  source?: GPUSource;
   /** Thresholds and checkIntervalMs of the session's monitor. */
   config?: GPUSafetyConfig | GPUSafetyConfigOptions;
   /** Default 0. */
@@ -75,8 +79,8 @@ export interface MultiRunTrainerOptions extends Omit<TrainerOptions, 'learningRa
   /** Each step of each run; step numbers restart at 1 in every run. */
   onStep?: MultiRunStepHandler | null;
   /** Every GPU sample of the session's monitor (also while paused). */
-  onGpuStatus?: GpuStatusHandler | null;
-  gpuMonitor?: GpuMonitorOption | null;
+  onGpuStatus?: GPUStatusHandler | null;
+  gpuMonitor?: GPUMonitorOption | null;
   /**
    * How each run delivers its step events, as in Trainer.train(): 'coalesce'
    * (default; when JavaScript falls behind, the oldest pending step events are
@@ -225,8 +229,8 @@ export class MultiRunTrainer extends EventEmitter {
   readonly onRunStart: RunStartHandler | null;
   readonly onRunComplete: RunCompleteHandler | null;
   readonly onStep: MultiRunStepHandler | null;
-  readonly onGpuStatus: GpuStatusHandler | null;
-  readonly gpuMonitor: Readonly<GpuMonitorOption> | null;
+  readonly onGpuStatus: GPUStatusHandler | null;
+  readonly gpuMonitor: Readonly<GPUMonitorOption> | null;
   /** Step event delivery of every run (Trainer.train's stepEvents and queueCapacity). */
   readonly stepDelivery: Readonly<{ stepEvents: StepEventsMode; queueCapacity: number }>;
 
@@ -263,7 +267,7 @@ export class MultiRunTrainer extends EventEmitter {
     this.onRunStart = (raw.onRunStart as RunStartHandler | undefined) ?? null;
     this.onRunComplete = (raw.onRunComplete as RunCompleteHandler | undefined) ?? null;
     this.onStep = (raw.onStep as MultiRunStepHandler | undefined) ?? null;
-    this.onGpuStatus = (raw.onGpuStatus as GpuStatusHandler | undefined) ?? null;
+    this.onGpuStatus = (raw.onGpuStatus as GPUStatusHandler | undefined) ?? null;
     this.gpuMonitor = resolveGpuMonitorOption(raw.gpuMonitor);
     // Checked by train()'s own rules (CONFIG_INVALID naming stepEvents / queueCapacity), now rather than at the first run.
     const delivery = resolveTrainOptions({ stepEvents: raw.stepEvents, queueCapacity: raw.queueCapacity });
@@ -886,7 +890,7 @@ function resolveRunOptions(options: unknown): { resume: boolean; label: string |
   return { resume: o.resume === true, label: (o.label as string | undefined) ?? null };
 }
 
-function resolveGpuMonitorOption(value: unknown): Readonly<GpuMonitorOption> | null {
+function resolveGpuMonitorOption(value: unknown): Readonly<GPUMonitorOption> | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'object' || Array.isArray(value)) {
     throw new BackpropError('CONFIG_INVALID', `gpuMonitor must be an object { source, config, deviceIndex } (got ${formatValue(value)}).`, { field: 'gpuMonitor', value });
@@ -902,11 +906,11 @@ function resolveGpuMonitorOption(value: unknown): Readonly<GpuMonitorOption> | n
   }
   const source = o.source as { kind?: unknown } | undefined;
   if (source !== undefined && (typeof source !== 'object' || source === null || (source.kind !== 'scripted' && source.kind !== 'nvml'))) {
-    throw new BackpropError('CONFIG_INVALID', 'gpuMonitor.source must come from scriptedGpuSource(), or be left out for NVML.', { field: 'gpuMonitor.source', value: source });
+    throw new BackpropError('CONFIG_INVALID', 'gpuMonitor.source must come from scriptedGPUSource(), or be left out for NVML.', { field: 'gpuMonitor.source', value: source });
   }
   // Checked now (CONFIG_INVALID, field gpuSafety.<key>) rather than when the session starts.
   const config = o.config === undefined || o.config instanceof GPUSafetyConfig ? o.config : new GPUSafetyConfig(o.config as GPUSafetyConfigOptions);
-  return Object.freeze({ source: source as GpuSource | undefined, config: config as GPUSafetyConfig | undefined, deviceIndex: o.deviceIndex as number | undefined });
+  return Object.freeze({ source: source as GPUSource | undefined, config: config as GPUSafetyConfig | undefined, deviceIndex: o.deviceIndex as number | undefined });
 }
 
 function stagedName(name: string): string {

@@ -1,6 +1,6 @@
 /** `backprop gpu`: the health of every GPU, once, live (--watch), or a simulated scenario. */
 import { Option, type Command } from 'commander';
-import { GPUMonitor, listGpus, nvmlInfo, scriptedGpuSource, conditionSeverity, type GPUReadErrorEvent, type GPUStatus } from '../../gpu';
+import { GPUMonitor, listGPUs, nvmlInfo, scriptedGPUSource, conditionSeverity, type GPUReadErrorEvent, type GPUStatus } from '../../gpu';
 import { action } from '../command';
 import { EXIT_OK } from '../errors';
 import { fmtCondition } from '../format';
@@ -58,7 +58,7 @@ async function gpu(out: Output, o: GpuFlags): Promise<number> {
     return EXIT_OK;
   }
   if (!o.watch) {
-    const statuses = listGpus({ config: { logWarnings: false } });
+    const statuses = listGPUs({ config: { logWarnings: false } });
     for (const s of statuses) out.event('gpuStatus', { ...s });
     for (const line of statusTable(statuses, out.c)) out.print(line);
     return EXIT_OK;
@@ -122,7 +122,7 @@ async function watch(out: Output, deviceCount: number, interval: number): Promis
 async function simulate(out: Output, name: string, interval: number): Promise<number> {
   const scenario = SCENARIOS[name]!;
   const samples = scenario.readings.length;
-  const monitor = new GPUMonitor({ source: scriptedGpuSource(scenario.readings), config: { checkIntervalMs: interval, logWarnings: false } });
+  const monitor = new GPUMonitor({ source: scriptedGPUSource(scenario.readings), config: { checkIntervalMs: interval, logWarnings: false } });
   const c = out.c;
   out.event('simulationStart', { scenario: name, description: scenario.description, samples, intervalMs: interval });
   out.print(`${c.bold('Simulating')} '${name}': ${scenario.description} (${samples} samples every ${interval} ms, through the GPU monitor)`);

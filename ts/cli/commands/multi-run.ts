@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import { resolveDevice } from '../../device';
 import { BackpropError } from '../../errors';
-import { scriptedGpuSource, type GPUStatus } from '../../gpu';
+import { scriptedGPUSource, type GPUStatus } from '../../gpu';
 import { learningRateForRun, MultiRunTrainer, type MultiRunResult, type RunResult } from '../../multi-run';
 import type { CallbackErrorInfo } from '../../dispatch';
 import { action } from '../command';
@@ -140,7 +140,7 @@ async function multiRun(out: Output, file: string | undefined, o: MultiRunFlags)
     onRunComplete: (result: RunResult) => reporter.runComplete(result),
     onStep: (runIndex: number, step: number, loss: number) => reporter.step(runIndex, step, loss),
     onGpuStatus: (status: GPUStatus) => reporter.gpu.status(status),
-    gpuMonitor: gpuOn ? { config: gpuConfig, ...(o.simulateGpu ? { source: scriptedGpuSource(SCENARIOS[o.simulateGpu]!.readings) } : {}) } : null,
+    gpuMonitor: gpuOn ? { config: gpuConfig, ...(o.simulateGpu ? { source: scriptedGPUSource(SCENARIOS[o.simulateGpu]!.readings) } : {}) } : null,
   });
   trainer.on('paused', () => reporter.paused());
   trainer.on('resumed', () => reporter.resumed());

@@ -5,7 +5,7 @@ import { TrainingCallback } from '../../callback';
 import { readCheckpoint, type LoadedCheckpoint } from '../../checkpoint';
 import type { Task, TrainOptions } from '../../config';
 import { BackpropError } from '../../errors';
-import { scriptedGpuSource } from '../../gpu';
+import { scriptedGPUSource } from '../../gpu';
 import type { GPUReadErrorEvent, GPUStatus } from '../../gpu';
 import type { CallbackErrorInfo } from '../../dispatch';
 import { Trainer } from '../../trainer';
@@ -229,7 +229,7 @@ async function loadResume(target: string): Promise<LoadedCheckpoint> {
 function gpuSafetyOption(o: TrainFlags, trainer: Trainer): TrainOptions['gpuSafety'] {
   if (o.gpuSafety === false) return false;
   const base = { logWarnings: false, ...(o.gpuInterval !== undefined ? { checkIntervalMs: o.gpuInterval } : {}) };
-  if (o.simulateGpu) return { ...base, source: scriptedGpuSource(SCENARIOS[o.simulateGpu]!.readings) };
+  if (o.simulateGpu) return { ...base, source: scriptedGPUSource(SCENARIOS[o.simulateGpu]!.readings) };
   if (o.gpuSafety === true || trainer.device === 'cuda') return base;
   return undefined;
 }

@@ -6,7 +6,7 @@ import type { EventEmitter } from 'node:events';
 import type { GPUStatus } from '../../gpu/types';
 import type { LossHistory } from '../history';
 import type { ClientErrorCode, CommandName, RunStatus, SourceActivity, SourceKind } from '../protocol';
-import type { GpuThresholds } from './options';
+import type { GPUThresholds } from './options';
 import type { LatestWinsThrottle } from './throttle';
 
 export type Listener = (...args: any[]) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -33,7 +33,7 @@ export interface SourceEntry {
   numRuns: number | null;
   learningRate: number | null;
   batchSize: number | null;
-  thresholds: GpuThresholds;
+  thresholds: GPUThresholds;
   stepsTotal: number;
   runsTotal: { completed: number; aborted: number; failed: number };
   /** Set when a client aborted this source, for the runEnd reason. */
@@ -77,7 +77,7 @@ export interface GpuEntry {
   deviceIndex: number;
   source: string;
   status: GPUStatus;
-  thresholds: GpuThresholds;
+  thresholds: GPUThresholds;
   samples: LatestWinsThrottle;
 }
 
@@ -108,7 +108,7 @@ export function finiteOrNull(v: unknown): number | null {
   return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
 
-export function gpuPayload(status: GPUStatus, source: string, thresholds: GpuThresholds): Record<string, unknown> {
+export function gpuPayload(status: GPUStatus, source: string, thresholds: GPUThresholds): Record<string, unknown> {
   const processes = status.processes ? status.processes.slice(0, 16) : null;
   return { source, ...status, processes, thresholds };
 }
@@ -125,7 +125,7 @@ export function errorSummary(error: unknown): { name: string; code: string | nul
 
 /** Facts read once from a source when it is watched. */
 export interface SourceFacts {
-  thresholds: GpuThresholds;
+  thresholds: GPUThresholds;
   batchSize: number | null;
   numRuns: number | null;
 }

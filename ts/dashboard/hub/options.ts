@@ -38,10 +38,10 @@ export interface WatchOptions {
   /** Rows per step, for samples/s of a Trainer (a MultiRunTrainer's comes from its config). */
   batchSize?: number;
   /** Temperature thresholds shown with this source's GPU samples (default: the source's GPU config, else 80/90/95 °C). */
-  gpuThresholds?: Partial<GpuThresholds>;
+  gpuThresholds?: Partial<GPUThresholds>;
 }
 
-export interface GpuThresholds {
+export interface GPUThresholds {
   warning: number;
   critical: number;
   emergency: number;
@@ -49,7 +49,7 @@ export interface GpuThresholds {
   pause: number | null;
 }
 
-export const DEFAULT_THRESHOLDS: GpuThresholds = Object.freeze({ warning: 80, critical: 90, emergency: 95, pause: null });
+export const DEFAULT_THRESHOLDS: GPUThresholds = Object.freeze({ warning: 80, critical: 90, emergency: 95, pause: null });
 
 const HUB_KEYS = ['bufferSize', 'maxStepRate', 'maxGpuRate', 'historyPoints', 'maxRuns', 'logSize', 'pollIntervalMs', 'allowCommands', 'sessionId'];
 
@@ -94,7 +94,7 @@ export function resolveHubOptions(options: EventHubOptions = {}): ResolvedHubOpt
 }
 
 /** Thresholds shown with GPU samples: explicit ones, else the source's GPU config, else the defaults. */
-export function thresholdsOf(config: unknown, extra: Partial<GpuThresholds> | undefined, pause: number | null): GpuThresholds {
+export function thresholdsOf(config: unknown, extra: Partial<GPUThresholds> | undefined, pause: number | null): GPUThresholds {
   const c = (config ?? {}) as { tempWarning?: number; tempCritical?: number; tempEmergency?: number };
   return Object.freeze({
     warning: extra?.warning ?? c.tempWarning ?? DEFAULT_THRESHOLDS.warning,
