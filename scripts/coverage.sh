@@ -22,7 +22,7 @@ command -v gcovr >/dev/null || { echo "coverage: gcovr is not installed and coul
 rm -rf coverage build-cov/**/*.gcda 2>/dev/null || true
 npx cmake-js compile --out build-cov --CDBP_COVERAGE=ON --CDCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake -S . -B build-cov-native -DBP_BUILD_TESTS=ON -DBP_BUILD_ADDON=OFF -DBP_COVERAGE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
-cmake --build build-cov-native -j2 --target bp_engine_tests >/dev/null
+cmake --build build-cov-native -j2 --target bp_engine_tests bp_alloc_tests >/dev/null
 find build-cov build-cov-native -name '*.gcda' -delete
 npm run build:ts >/dev/null
 export BACKPROP_NATIVE_PATH="$PWD/build-cov/Release/backpropagate.node"
@@ -34,6 +34,7 @@ npx c8 --all --src dist --include 'ts/**' --include 'dist/**' --exclude '**/*.d.
   --report-dir coverage/ts --check-coverage --lines 90 \
   npx mocha --no-config --timeout 180000 "${files[@]}" || status=$?
 ./build-cov-native/bp_engine_tests >/dev/null || status=$?
+./build-cov-native/bp_alloc_tests >/dev/null || status=$?
 echo
 echo "Native line coverage (native/engine + native/addon):"
 gcovr --root . --filter 'native/engine/' --filter 'native/addon/' --exclude 'native/tests/' --exclude 'native/addon/dispatch_benchmark.cpp' \
