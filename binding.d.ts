@@ -126,6 +126,20 @@ export const enum NativeEventType {
  *   Aborted:     a = index of the reason in `strings` (terminal)
  *   StateChange: a = 0 running, 1 paused
  */
+/** The batch record layout, from the addon's own definition (native/addon/event_batch.hpp). */
+export interface NativeEventLayout {
+  readonly stride: number;
+  readonly types: {
+    readonly step: number;
+    readonly epoch: number;
+    readonly save: number;
+    readonly complete: number;
+    readonly error: number;
+    readonly aborted: number;
+    readonly stateChange: number;
+  };
+}
+
 export type NativeEventBatchHandler = (records: Float64Array, strings: string[]) => void;
 
 export interface NativeRunSummary {
@@ -313,6 +327,8 @@ export interface NativeBinding {
   nvmlSampleCost(index: number, reps: number, libraryPath?: string): number;
   TrainingSession: typeof TrainingSession;
   cpuInfo(): NativeCpuInfo;
+  /** Stride and type codes of the event records handed to `onEvents`. */
+  readonly eventLayout: NativeEventLayout;
   /** Loads the CUDA library on first call (cached for the process). */
   cudaStatus(): NativeCudaStatus;
   /** Flat parameter layout: [name, rows, cols, offset] per tensor, PyTorch nn.Linear names. */

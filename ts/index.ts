@@ -39,7 +39,7 @@ export {
   type FashionMnistOptions,
   type FashionMnistSplit,
 } from './fashion-mnist';
-export type { CallbackErrorInfo } from './dispatch';
+export type { CallbackErrorInfo } from './handler-guard';
 
 import { native } from './native';
 

@@ -11,17 +11,20 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import * as path from 'node:path';
-import type { NativeResumeState, NativeRunSummary, NativeStatus, NativeTrainOptions, TrainingSession } from '../binding';
+import type { NativeStatus, NativeTrainOptions, TrainingSession } from '../binding';
 import { asCallback, type TrainingCallbackHandlers } from './callback';
-import { readCheckpoint, type LoadedCheckpoint } from './checkpoint';
+import { readCheckpoint } from './checkpoint';
 import { resolveTrainerOptions, resolveTrainOptions, type ResolvedTrainerOptions, type ResolvedTrainOptions, type TrainerOptions, type TrainOptions } from './config';
-import { loadDataFile } from './csv';
-import { prepareData, prepareFeatures, toClassLabels, type PreparedData, type TensorData } from './data';
+import { prepareData, prepareFeatures, type PreparedData, type TensorData } from './data';
 import { BackpropError, createAbortError } from './errors';
-import { HandlerGuard } from './dispatch';
+import { gpuSafetyObserver } from './gpu/trainer-safety';
+import { HandlerGuard } from './handler-guard';
 import { callNative, fromNativeError, native, publicCode } from './native';
+import { nativeEventDecoder, type NativeRunEnd } from './native-events';
+import { loadResumePoint, type ResumePoint } from './resume';
 import { buildRun, type DeviceKind, type RunContext, type TrainingRun } from './run';
 import { resolveDevice, type ResolvedDevice } from './device';
+import { loadTrainingData } from './training-data';
 
 export type TrainerState = NativeStatus['state'];
 
@@ -40,25 +43,6 @@ export interface EvaluationResult {
   loss: number;
   /** Fraction of rows classified correctly; null for regression. */
   accuracy: number | null;
-}
-
-/** Native event record types (binding.d.ts NativeEventType). */
-const EV_STEP = 1, EV_EPOCH = 2, EV_SAVE = 3, EV_COMPLETE = 4, EV_ERROR = 5, EV_ABORTED = 6, EV_STATE = 7;
-const STRIDE = 4;
-
-/** Hooks for safety monitors (GPU) that watch a run; see gpu/trainer-safety.ts. */
-export interface RunObserver {
-  onRunStart?(trainer: Trainer, session: TrainingSession): void;
-  /** Returns metadata to record, e.g. { gpuMaxTemp }. Called once at the end. */
-  onRunEnd?(): { gpuMaxTemp: number | null; gpuMaxVramPercent: number | null; failure?: BackpropError | null };
-}
-
-type RunObserverFactory = (trainer: Trainer, options: ResolvedTrainOptions) => RunObserver | null;
-let runObserverFactory: RunObserverFactory | null = null;
-
-/** Lets the GPU safety module watch runs without the trainer importing it. */
-export function setRunObserverFactory(factory: RunObserverFactory | null): void {
-  runObserverFactory = factory;
 }
 
 export interface TrainerEvents {
@@ -174,8 +158,8 @@ export class Trainer extends EventEmitter {
     }
     return release(
       (async () => {
-        const prepared = await this.loadData(data, opts);
-        const resume = opts.resumeFrom ? await this.loadResume(opts.resumeFrom, opts) : null;
+        const prepared = await loadTrainingData(data, this.options.model, opts);
+        const resume = opts.resumeFrom ? await loadResumePoint(opts.resumeFrom, this.options, opts) : null;
         return this.startRun(prepared, opts, handlers, resume);
       })(),
     );
@@ -283,77 +267,15 @@ export class Trainer extends EventEmitter {
     return trainer;
   }
 
-  private async loadData(data: TensorData | string, opts: ResolvedTrainOptions): Promise<PreparedData> {
-    const model = this.options.model;
-    if (typeof data !== 'string') return prepareData(data, model);
-    const file = await loadDataFile(data, { label: opts.label, labels: opts.labels, labelCount: model.task === 'regression' ? model.outputSize : 1 });
-    if (file.featureNames.length !== model.inputSize) {
-      throw new BackpropError(
-        'INPUT_SHAPE_MISMATCH',
-        `${data} has ${file.featureNames.length} feature columns (${file.featureNames.join(', ')}) but the model's inputSize is ${model.inputSize}. ` +
-          `Set model.inputSize to ${file.featureNames.length} or pick the label column with the label option.`,
-        { field: 'model.inputSize', expected: model.inputSize, actual: file.featureNames.length },
-      );
-    }
-    if (model.task === 'regression') return prepareData({ x: file.x, y: file.y }, model);
-    const labels = toClassLabels(file.y, model.outputSize);
-    return prepareData({ x: file.x, y: labels }, model);
-  }
-
-  private async loadResume(folder: string, opts: ResolvedTrainOptions): Promise<{ state: NativeResumeState; checkpoint: LoadedCheckpoint }> {
-    const ckpt = await readCheckpoint(folder);
-    const mine = this.options.model;
-    const theirs = ckpt.config.model;
-    const sameModel =
-      mine.inputSize === theirs.inputSize && mine.outputSize === theirs.outputSize && mine.activation === theirs.activation &&
-      mine.task === theirs.task && mine.hiddenLayers.length === theirs.hiddenLayers.length &&
-      mine.hiddenLayers.every((h, i) => h === theirs.hiddenLayers[i]);
-    if (!sameModel || ckpt.config.optimizer !== this.options.optimizer) {
-      throw new BackpropError(
-        'CHECKPOINT_INCOMPATIBLE',
-        `Checkpoint '${folder}' holds a ${theirs.inputSize}-[${theirs.hiddenLayers}]-${theirs.outputSize} ${theirs.activation} model with ${ckpt.config.optimizer}, ` +
-          `but this trainer is ${mine.inputSize}-[${mine.hiddenLayers}]-${mine.outputSize} ${mine.activation} with ${this.options.optimizer}. Use Trainer.load() or the same options.`,
-        { path: folder },
-      );
-    }
-    const run = ckpt.run;
-    if (!run) {
-      throw new BackpropError('CHECKPOINT_INCOMPATIBLE', `Checkpoint '${folder}' was written by save() and has no run position to resume. Load it with Trainer.load() and start a new run.`, { path: folder });
-    }
-    if (run.batchSize !== opts.batchSize || run.validationSplit !== opts.validationSplit || run.shuffle !== opts.shuffle) {
-      throw new BackpropError(
-        'CHECKPOINT_INCOMPATIBLE',
-        `Checkpoint '${folder}' was trained with batchSize ${run.batchSize}, validationSplit ${run.validationSplit}, shuffle ${run.shuffle}; ` +
-          `resume with the same values to continue the same run.`,
-        { path: folder, field: 'batchSize' },
-      );
-    }
-    return {
-      checkpoint: ckpt,
-      state: {
-        params: ckpt.params,
-        optimizerM: ckpt.optimizerM,
-        optimizerV: ckpt.optimizerV,
-        optimizerStep: ckpt.optimizerStep,
-        step: run.step,
-        epoch: run.epoch,
-        stepInEpoch: run.stepInEpoch,
-        shuffleRngState: run.shuffleRngState,
-        samplesSeen: run.samplesSeen,
-        lossHistory: Float64Array.from(run.lossHistory),
-        learningRate: run.learningRate,
-      },
-    };
-  }
-
-  private startRun(
-    data: PreparedData,
-    opts: ResolvedTrainOptions,
-    handlers: TrainingCallbackHandlers | null,
-    resume: { state: NativeResumeState; checkpoint: LoadedCheckpoint } | null,
-  ): Promise<TrainingRun> {
+  /**
+   * Starts the native run and turns its event batches into handler calls
+   * (decoded by native-events.ts; each handler isolated by the HandlerGuard).
+   */
+  private startRun(data: PreparedData, opts: ResolvedTrainOptions, handlers: TrainingCallbackHandlers | null, resume: ResumePoint | null): Promise<TrainingRun> {
     const runId = resume?.checkpoint.run?.runId || randomUUID();
-    const observer = runObserverFactory ? runObserverFactory(this, opts) : null;
+    // GPU safety is part of every run: off unless the run trains on a GPU or
+    // asks for it (gpuSafety), see gpu/trainer-safety.ts.
+    const observer = gpuSafetyObserver(this, opts);
     const ctx: RunContext = {
       runId,
       device: this.device,
@@ -381,17 +303,18 @@ export class Trainer extends EventEmitter {
     return new Promise<TrainingRun>((resolve, reject) => {
       let settled = false;
       const onAbortSignal = (): void => this.abort(abortReasonText(signal?.reason));
-      const finish = (summary: NativeRunSummary, kind: number, strings: string[], a: number, b: number): void => {
+      const finish = (end: NativeRunEnd): void => {
         if (settled) return;
         settled = true;
         signal?.removeEventListener('abort', onAbortSignal);
         this.activeRunId = runId;
+        const summary = this.session.summary();
         const extra = observer?.onRunEnd?.();
         if (extra) {
           ctx.gpuMaxTemp = extra.gpuMaxTemp;
           ctx.gpuMaxVramPercent = extra.gpuMaxVramPercent;
         }
-        if (kind === EV_COMPLETE) {
+        if (end.kind === 'complete') {
           const run = buildRun(summary, ctx, 'completed');
           guard.call('onComplete', handlers, handlers?.onComplete, [run]);
           guard.emit('complete', [run]);
@@ -399,57 +322,39 @@ export class Trainer extends EventEmitter {
           return;
         }
         let error: Error;
-        if (kind === EV_ABORTED) {
-          const safetyFailure = extra?.failure ?? null;
-          if (safetyFailure) {
-            const run = buildRun(summary, ctx, 'failed');
-            error = new BackpropError(safetyFailure.code, safetyFailure.message, { ...safetyFailure.details, step: summary.steps });
-            Object.defineProperty(error, 'run', { value: run, enumerable: false });
-          } else {
-            const reason = this.pendingAbortReason ?? strings[a] ?? 'aborted';
-            error = createAbortError(signal?.aborted ? signal.reason : reason, buildRun(summary, ctx, 'aborted'));
-          }
+        const safetyFailure = extra?.failure ?? null;
+        if (end.kind === 'error') {
+          error = new BackpropError(publicCode(end.code), end.message, { step: summary.steps, nativeCode: end.code });
+          Object.defineProperty(error, 'run', { value: buildRun(summary, ctx, 'failed'), enumerable: false });
+        } else if (safetyFailure) {
+          // The GPU guard stopped the run: a failure with the guard's code, not an abort.
+          error = new BackpropError(safetyFailure.code, safetyFailure.message, { ...safetyFailure.details, step: summary.steps });
+          Object.defineProperty(error, 'run', { value: buildRun(summary, ctx, 'failed'), enumerable: false });
         } else {
-          const run = buildRun(summary, ctx, 'failed');
-          error = new BackpropError(publicCode(strings[a]), strings[b], { step: summary.steps, nativeCode: strings[a] });
-          Object.defineProperty(error, 'run', { value: run, enumerable: false });
+          const reason = this.pendingAbortReason ?? end.reason ?? 'aborted';
+          error = createAbortError(signal?.aborted ? signal.reason : reason, buildRun(summary, ctx, 'aborted'));
         }
         guard.call('onError', handlers, handlers?.onError, [error]);
         this.emitError(error);
         reject(error);
       };
 
-      const onEvents = (records: Float64Array, strings: string[]): void => {
-        for (let i = 0; i < records.length; i += STRIDE) {
-          const type = records[i];
-          const a = records[i + 1];
-          const b = records[i + 2];
-          switch (type) {
-            case EV_STEP:
-              guard.call('onStep', handlers, handlers?.onStep, [a, b]);
-              if (this.listenerCount('step') > 0) guard.emit('step', [a, b]);
-              break;
-            case EV_EPOCH: {
-              const info = Object.freeze({ validationLoss: Number.isFinite(b) ? b : null, validationAccuracy: Number.isFinite(records[i + 3]) ? records[i + 3] : null });
-              guard.call('onEpoch', handlers, handlers?.onEpoch, [a]);
-              guard.emit('epoch', [a, info]);
-              break;
-            }
-            case EV_SAVE:
-              guard.call('onSave', handlers, handlers?.onSave, [strings[b]]);
-              guard.emit('save', [strings[b]]);
-              break;
-            case EV_STATE:
-              guard.emit(a === 1 ? 'paused' : 'resumed', []);
-              break;
-            case EV_COMPLETE:
-            case EV_ERROR:
-            case EV_ABORTED:
-              finish(this.session.summary(), type, strings, a, b);
-              break;
-          }
-        }
-      };
+      const onEvents = nativeEventDecoder({
+        step: (step, loss) => {
+          guard.call('onStep', handlers, handlers?.onStep, [step, loss]);
+          if (this.listenerCount('step') > 0) guard.emit('step', [step, loss]);
+        },
+        epoch: (epoch, validationLoss, validationAccuracy) => {
+          guard.call('onEpoch', handlers, handlers?.onEpoch, [epoch]);
+          guard.emit('epoch', [epoch, Object.freeze({ validationLoss, validationAccuracy })]);
+        },
+        save: (_step, folder) => {
+          guard.call('onSave', handlers, handlers?.onSave, [folder]);
+          guard.emit('save', [folder]);
+        },
+        stateChange: (paused) => guard.emit(paused ? 'paused' : 'resumed', []),
+        end: finish,
+      });
 
       const nativeOptions: NativeTrainOptions = {
         epochs: opts.epochs,

@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "dispatch_benchmark.hpp"
+#include "event_batch.hpp"
 #include "gpu_monitor_handle.hpp"
 #include "checkpoint_reader.hpp"
 #include "cuda_loader.hpp"
@@ -50,6 +51,27 @@ Napi::Value cpuInfoToJs(Napi::Env env) {
   uint32_t i = 0;
   for (const auto& f : simdFeatures()) simd.Set(i++, f);
   o.Set("simd", simd);
+  return o;
+}
+
+// The record layout of the event batches (event_batch.hpp), exported so the
+// JS decoder (ts/native-events.ts) reads the stride and type codes from the
+// one definition here instead of repeating them.
+Napi::Object eventLayoutToJs(Napi::Env env) {
+  Napi::Object types = Napi::Object::New(env);
+  auto code = [](bp::EventType t) { return static_cast<uint32_t>(t); };
+  types.Set("step", code(bp::EventType::Step));
+  types.Set("epoch", code(bp::EventType::Epoch));
+  types.Set("save", code(bp::EventType::Save));
+  types.Set("complete", code(bp::EventType::Complete));
+  types.Set("error", code(bp::EventType::Error));
+  types.Set("aborted", code(bp::EventType::Aborted));
+  types.Set("stateChange", code(bp::EventType::StateChange));
+  types.Freeze();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("stride", static_cast<uint32_t>(kRecordStride));
+  o.Set("types", types);
+  o.Freeze();
   return o;
 }
 
@@ -200,6 +222,7 @@ class BackpropAddon : public Napi::Addon<BackpropAddon> {
     DefineAddon(exports, {
                              InstanceValue("TrainingSession", TrainingSession::Define(env), napi_enumerable),
                              InstanceMethod<&BackpropAddon::CpuInfoMethod>("cpuInfo"),
+                             InstanceValue("eventLayout", eventLayoutToJs(env), napi_enumerable),
                              InstanceMethod<&BackpropAddon::ParameterLayoutMethod>("parameterLayout"),
                              InstanceMethod<&BackpropAddon::Sha256Method>("sha256Hex"),
                              InstanceMethod<&BackpropAddon::ParseSafetensorsMethod>("parseSafetensors"),

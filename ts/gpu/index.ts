@@ -1,5 +1,3 @@
-import './trainer-safety';
-
 export { GPUCondition, conditionSeverity, GPUSafetyConfig, type GPUSafetyConfigOptions, type GPUStatus, type GPUReading, type GPUProcess } from './types';
 export { GPUMonitor, type GPUMonitorOptions, type GPUMonitorEvents, type GPUReadErrorEvent, type GPUStatusHandler } from './monitor';
 export { scriptedGPUSource, type ScriptedGPUSource, type GPUSource, type GPUReadingFunction } from './scripted-source';

@@ -9,7 +9,7 @@
 import { EventEmitter } from 'node:events';
 import type { GpuMonitorHandle, NativeGpuGuardPolicy, NativeGpuGuardStats, NativeGpuSample, TrainingSession } from '../../binding';
 import { BackpropError } from '../errors';
-import { HandlerGuard } from '../dispatch';
+import { HandlerGuard } from '../handler-guard';
 import { callNative, native } from '../native';
 import { materialise, type GPUSource } from './scripted-source';
 import { isSimulatedSource, simulatedHandleOf } from './simulated-source';

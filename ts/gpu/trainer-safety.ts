@@ -8,12 +8,20 @@
  * RUNTIME_GPU_TEMPERATURE_CRITICAL. Default: on when training on a GPU, off
  * on the CPU.
  */
+import type { TrainingSession } from '../../binding';
 import type { ResolvedTrainOptions } from '../config';
 import { BackpropError } from '../errors';
-import { setRunObserverFactory, type RunObserver, type Trainer } from '../trainer';
+import type { Trainer } from '../trainer';
 import { GPUMonitor } from './monitor';
 import type { GPUSource } from './scripted-source';
 import { GPUSafetyConfig, type GPUSafetyConfigOptions } from './types';
+
+/** What the trainer asks of a run's safety watch: start with the run, report at its end. */
+export interface RunObserver {
+  onRunStart?(trainer: Trainer, session: TrainingSession): void;
+  /** Returns metadata to record, e.g. { gpuMaxTemp }. Called once at the end. */
+  onRunEnd?(): { gpuMaxTemp: number | null; gpuMaxVramPercent: number | null; failure?: BackpropError | null };
+}
 
 export type GPUSafetyOption = false | null | GPUSafetyConfig | (GPUSafetyConfigOptions & { source?: GPUSource; deviceIndex?: number });
 
@@ -28,7 +36,11 @@ function resolve(option: unknown, trainer: Trainer): { config: GPUSafetyConfig; 
   return { config: new GPUSafetyConfig(rest), source, deviceIndex: deviceIndex ?? trainer.deviceIndex ?? 0 };
 }
 
-function observer(trainer: Trainer, options: ResolvedTrainOptions): RunObserver | null {
+/**
+ * The GPU safety watch for one run of `trainer` (Trainer.startRun calls it),
+ * or null when the run's gpuSafety option leaves it off.
+ */
+export function gpuSafetyObserver(trainer: Trainer, options: ResolvedTrainOptions): RunObserver | null {
   const safety = resolve(options.gpuSafety, trainer);
   if (!safety) return null;
   const monitor = new GPUMonitor({ config: safety.config, source: safety.source, deviceIndex: safety.deviceIndex });
@@ -58,4 +70,3 @@ function observer(trainer: Trainer, options: ResolvedTrainOptions): RunObserver 
   };
 }
 
-setRunObserverFactory(observer);

@@ -30,9 +30,9 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { readCheckpoint } from '../checkpoint';
 import { resolveTrainOptions, resolveTrainerOptions, type ResolvedTrainerOptions, type StepEventsMode, type TrainerOptions } from '../config';
-import { loadDataFile } from '../csv';
-import { prepareData, toClassLabels, type PreparedData, type TensorData } from '../data';
-import { HandlerGuard, type CallbackErrorInfo } from '../dispatch';
+import type { PreparedData, TensorData } from '../data';
+import { loadTrainingData } from '../training-data';
+import { HandlerGuard, type CallbackErrorInfo } from '../handler-guard';
 import { BackpropError, formatValue, isBackpropError } from '../errors';
 import { GPUSafetyConfig, type GPUSafetyConfigOptions, type GPUStatus } from '../gpu/types';
 import type { GPUSource } from '../gpu/scripted-source';
@@ -409,20 +409,8 @@ export class MultiRunTrainer extends EventEmitter {
     return { dir, data: prepared, plan, validation, state, runs, startWeights, startedAt: Date.now(), priorElapsed: state.elapsedSeconds };
   }
 
-  private async loadData(data: TensorData | string, label: string | null): Promise<PreparedData> {
-    const model = this.trainerOptions.model;
-    if (typeof data !== 'string') return prepareData(data, model);
-    const file = await loadDataFile(data, { label, labelCount: model.task === 'regression' ? model.outputSize : 1 });
-    if (file.featureNames.length !== model.inputSize) {
-      throw new BackpropError(
-        'INPUT_SHAPE_MISMATCH',
-        `${data} has ${file.featureNames.length} feature columns (${file.featureNames.join(', ')}) but the model's inputSize is ${model.inputSize}. ` +
-          `Set model.inputSize to ${file.featureNames.length} or pick the label column with the label option.`,
-        { field: 'model.inputSize', expected: model.inputSize, actual: file.featureNames.length },
-      );
-    }
-    if (model.task === 'regression') return prepareData({ x: file.x, y: file.y }, model);
-    return prepareData({ x: file.x, y: toClassLabels(file.y, model.outputSize) }, model);
+  private loadData(data: TensorData | string, label: string | null): Promise<PreparedData> {
+    return loadTrainingData(data, this.trainerOptions.model, { label });
   }
 
   /** Everything that decides a session's outcome; resume requires it unchanged. */

@@ -5,7 +5,7 @@ import { resolveDevice } from '../../device';
 import { BackpropError } from '../../errors';
 import { scriptedGPUSource, type GPUStatus } from '../../gpu';
 import { learningRateForRun, MultiRunTrainer, type MultiRunResult, type RunResult } from '../../multi-run';
-import type { CallbackErrorInfo } from '../../dispatch';
+import type { CallbackErrorInfo } from '../../handler-guard';
 import { action } from '../command';
 import { loadTrainingData } from '../data';
 import { checkOutputFolder } from '../files';

@@ -7,7 +7,7 @@ import type { Task, TrainOptions } from '../../config';
 import { BackpropError } from '../../errors';
 import { scriptedGPUSource } from '../../gpu';
 import type { GPUReadErrorEvent, GPUStatus } from '../../gpu';
-import type { CallbackErrorInfo } from '../../dispatch';
+import type { CallbackErrorInfo } from '../../handler-guard';
 import { Trainer } from '../../trainer';
 import type { TrainingRun } from '../../run';
 import { action, given } from '../command';
