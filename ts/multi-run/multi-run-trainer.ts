@@ -43,6 +43,9 @@ import { GpuGate } from './gpu-gate';
 import { planPruning } from './pruning';
 import { planData, replayCount, runSeed, sampleReplay, type DataPlan } from './replay';
 import { learningRateForRun } from './schedule';
+import { resolveGpuMonitorOption, resolveRunOptions } from './options';
+import { buildMultiRunResult, freezeRunResult, toRunResult, toStored, type RunResultFields } from './results';
+import { isStagedName, settledStartCheckpoint, stagedName, unstagedName } from './session-commit';
 import {
   fingerprintDifference,
   readSessionState,
@@ -183,8 +186,6 @@ const OWN_KEYS = ['config', 'onRunStart', 'onRunComplete', 'onStep', 'onGpuStatu
 const CALLBACK_KEYS = ['onRunStart', 'onRunComplete', 'onStep', 'onGpuStatus'] as const;
 const ACCUMULATOR_DIR = 'accumulator';
 const LATEST_DIR = 'latest';
-/** Suffix of a merge folder written before the state that names it is committed. */
-const STAGED_SUFFIX = '.staged';
 /** How long a session waits for the GPU monitor's first sample before it starts training anyway. */
 const FIRST_SAMPLE_TIMEOUT_MS = 1000;
 
@@ -858,72 +859,6 @@ export class MultiRunTrainer extends EventEmitter {
 // ---------------------------------------------------------------------------
 // Helpers
 
-function resolveRunOptions(options: unknown): { resume: boolean; label: string | null } {
-  if (options === undefined) return { resume: false, label: null };
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new BackpropError('CONFIG_INVALID', `run() options must be an object such as { resume: true } (got ${formatValue(options)}).`, { field: 'options', value: options });
-  }
-  const o = options as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (key !== 'resume' && key !== 'label') {
-      throw new BackpropError('CONFIG_INVALID', `Unknown run() option '${key}' (known: resume, label).`, { field: key, value: o[key] });
-    }
-  }
-  if (o.resume !== undefined && typeof o.resume !== 'boolean') {
-    throw new BackpropError('CONFIG_INVALID', `resume must be true or false (got ${formatValue(o.resume)}).`, { field: 'resume', value: o.resume });
-  }
-  if (o.label !== undefined && o.label !== null && (typeof o.label !== 'string' || o.label.trim() === '')) {
-    throw new BackpropError('CONFIG_INVALID', `label must be a non-empty column name (got ${formatValue(o.label)}).`, { field: 'label', value: o.label });
-  }
-  return { resume: o.resume === true, label: (o.label as string | undefined) ?? null };
-}
-
-function resolveGpuMonitorOption(value: unknown): Readonly<GPUMonitorOption> | null {
-  if (value === undefined || value === null) return null;
-  if (typeof value !== 'object' || Array.isArray(value)) {
-    throw new BackpropError('CONFIG_INVALID', `gpuMonitor must be an object { source, config, deviceIndex } (got ${formatValue(value)}).`, { field: 'gpuMonitor', value });
-  }
-  const o = value as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (!['source', 'config', 'deviceIndex'].includes(key)) {
-      throw new BackpropError('CONFIG_INVALID', `Unknown gpuMonitor option '${key}' (known: source, config, deviceIndex).`, { field: `gpuMonitor.${key}`, value: o[key] });
-    }
-  }
-  if (o.deviceIndex !== undefined && (typeof o.deviceIndex !== 'number' || !Number.isInteger(o.deviceIndex) || o.deviceIndex < 0)) {
-    throw new BackpropError('CONFIG_INVALID', `gpuMonitor.deviceIndex must be an integer >= 0 (got ${formatValue(o.deviceIndex)}).`, { field: 'gpuMonitor.deviceIndex', value: o.deviceIndex });
-  }
-  const source = o.source as { kind?: unknown } | undefined;
-  if (source !== undefined && (typeof source !== 'object' || source === null || (source.kind !== 'scripted' && source.kind !== 'nvml'))) {
-    throw new BackpropError('CONFIG_INVALID', 'gpuMonitor.source must come from scriptedGPUSource(), or be left out for NVML.', { field: 'gpuMonitor.source', value: source });
-  }
-  // Checked now (CONFIG_INVALID, field gpuSafety.<key>) rather than when the session starts.
-  const config = o.config === undefined || o.config instanceof GPUSafetyConfig ? o.config : new GPUSafetyConfig(o.config as GPUSafetyConfigOptions);
-  return Object.freeze({ source: source as GPUSource | undefined, config: config as GPUSafetyConfig | undefined, deviceIndex: o.deviceIndex as number | undefined });
-}
-
-function stagedName(name: string): string {
-  return `${name}${STAGED_SUFFIX}`;
-}
-
-function isStagedName(name: string): boolean {
-  return name.endsWith(STAGED_SUFFIX);
-}
-
-function unstagedName(name: string): string {
-  return isStagedName(name) ? name.slice(0, -STAGED_SUFFIX.length) : name;
-}
-
-/**
- * The folder a stored start checkpoint now lives in: a staged name whose
- * folder was already moved to its final place (the session stopped between
- * the move and the state write that records it) means the final name.
- */
-async function settledStartCheckpoint(dir: string, name: string): Promise<string> {
-  if (!isStagedName(name)) return name;
-  const exists = await fsp.stat(path.join(dir, name)).then(() => true, () => false);
-  return exists ? name : unstagedName(name);
-}
-
 /** The rows `rows` of `data`, as a fresh { x, y }. */
 function subset(data: PreparedData, rows: ArrayLike<number>): TensorData {
   const n = rows.length;
@@ -946,75 +881,6 @@ function runningAverage(average: Float32Array | null, next: Float32Array, accept
   const k = accepted + 1;
   for (let i = 0; i < next.length; i++) out[i] = average[i]! + (next[i]! - average[i]!) / k;
   return out;
-}
-
-type RunResultFields = { -readonly [K in keyof RunResult]: RunResult[K] extends readonly number[] ? readonly number[] : RunResult[K] };
-
-function freezeRunResult(fields: RunResultFields): RunResult {
-  return Object.freeze({
-    runIndex: fields.runIndex,
-    steps: fields.steps,
-    samples: fields.samples,
-    samplesSeen: fields.samplesSeen,
-    replaySamples: fields.replaySamples,
-    replaySources: Object.freeze([...fields.replaySources]),
-    finalLoss: fields.finalLoss,
-    lossHistory: Object.freeze([...fields.lossHistory]),
-    learningRate: fields.learningRate,
-    durationSeconds: fields.durationSeconds,
-    checkpointPath: fields.checkpointPath,
-    pruned: fields.pruned,
-    validationLoss: fields.validationLoss,
-    validationAccuracy: fields.validationAccuracy,
-    gpuMaxTemp: fields.gpuMaxTemp,
-    gpuMaxVramPercent: fields.gpuMaxVramPercent,
-    failed: fields.failed,
-    failureReason: fields.failureReason,
-    runId: fields.runId,
-  });
-}
-
-function toStored(r: RunResult, dir: string): StoredRunResult {
-  return { ...r, replaySources: [...r.replaySources], lossHistory: [...r.lossHistory], checkpointPath: r.checkpointPath === null ? null : path.relative(dir, r.checkpointPath) };
-}
-
-function toRunResult(r: StoredRunResult, dir: string): RunResult {
-  return freezeRunResult({ ...r, checkpointPath: r.checkpointPath === null ? null : path.resolve(dir, r.checkpointPath) });
-}
-
-function buildMultiRunResult(session: Session, end: { aborted: boolean; abortReason: string | null }): MultiRunResult {
-  const { runs, state, dir } = session;
-  const aggregate: number[] = [];
-  const boundaries: number[] = [];
-  let totalSteps = 0;
-  let totalSamples = 0;
-  for (const r of runs) {
-    boundaries.push(aggregate.length);
-    for (const loss of r.lossHistory) aggregate.push(loss);
-    totalSteps += r.steps;
-    totalSamples += r.samples;
-  }
-  const lastCompleted = [...runs].reverse().find((r) => !r.failed) ?? null;
-  let finalCheckpointPath: string | null = null;
-  if (state.startCheckpoint !== null) {
-    const stored = state.startCheckpoint.startsWith('run-') ? runs.find((r) => !r.failed && r.checkpointPath === path.join(dir, state.startCheckpoint as string)) : null;
-    finalCheckpointPath = stored && stored.pruned ? null : path.join(dir, state.startCheckpoint);
-  }
-  return Object.freeze({
-    totalRuns: runs.length,
-    totalSteps,
-    totalSamples,
-    totalDurationSeconds: state.elapsedSeconds,
-    finalLoss: lastCompleted?.finalLoss ?? null,
-    runs: Object.freeze([...runs]),
-    aggregateLossHistory: Object.freeze(aggregate),
-    runBoundaries: Object.freeze(boundaries),
-    finalCheckpointPath,
-    mergeMode: (state.fingerprint.mergeMode as MultiRunConfig['mergeMode']) ?? 'simple',
-    aborted: end.aborted,
-    abortReason: end.abortReason,
-    runId: state.runId,
-  });
 }
 
 function asBackpropError(error: unknown): BackpropError {

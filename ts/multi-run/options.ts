@@ -1,0 +1,52 @@
+/**
+ * Checks the options of MultiRunTrainer.run() and the gpuMonitor option of
+ * the MultiRunTrainer constructor.
+ */
+import { BackpropError, formatValue } from '../errors';
+import type { GPUSource } from '../gpu/scripted-source';
+import { GPUSafetyConfig, type GPUSafetyConfigOptions } from '../gpu/types';
+import type { GPUMonitorOption } from './multi-run-trainer';
+
+export function resolveRunOptions(options: unknown): { resume: boolean; label: string | null } {
+  if (options === undefined) return { resume: false, label: null };
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new BackpropError('CONFIG_INVALID', `run() options must be an object such as { resume: true } (got ${formatValue(options)}).`, { field: 'options', value: options });
+  }
+  const o = options as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (key !== 'resume' && key !== 'label') {
+      throw new BackpropError('CONFIG_INVALID', `Unknown run() option '${key}' (known: resume, label).`, { field: key, value: o[key] });
+    }
+  }
+  if (o.resume !== undefined && typeof o.resume !== 'boolean') {
+    throw new BackpropError('CONFIG_INVALID', `resume must be true or false (got ${formatValue(o.resume)}).`, { field: 'resume', value: o.resume });
+  }
+  if (o.label !== undefined && o.label !== null && (typeof o.label !== 'string' || o.label.trim() === '')) {
+    throw new BackpropError('CONFIG_INVALID', `label must be a non-empty column name (got ${formatValue(o.label)}).`, { field: 'label', value: o.label });
+  }
+  return { resume: o.resume === true, label: (o.label as string | undefined) ?? null };
+}
+
+export function resolveGpuMonitorOption(value: unknown): Readonly<GPUMonitorOption> | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new BackpropError('CONFIG_INVALID', `gpuMonitor must be an object { source, config, deviceIndex } (got ${formatValue(value)}).`, { field: 'gpuMonitor', value });
+  }
+  const o = value as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!['source', 'config', 'deviceIndex'].includes(key)) {
+      throw new BackpropError('CONFIG_INVALID', `Unknown gpuMonitor option '${key}' (known: source, config, deviceIndex).`, { field: `gpuMonitor.${key}`, value: o[key] });
+    }
+  }
+  if (o.deviceIndex !== undefined && (typeof o.deviceIndex !== 'number' || !Number.isInteger(o.deviceIndex) || o.deviceIndex < 0)) {
+    throw new BackpropError('CONFIG_INVALID', `gpuMonitor.deviceIndex must be an integer >= 0 (got ${formatValue(o.deviceIndex)}).`, { field: 'gpuMonitor.deviceIndex', value: o.deviceIndex });
+  }
+  const source = o.source as { kind?: unknown } | undefined;
+  if (source !== undefined && (typeof source !== 'object' || source === null || (source.kind !== 'scripted' && source.kind !== 'nvml'))) {
+    throw new BackpropError('CONFIG_INVALID', 'gpuMonitor.source must come from scriptedGPUSource(), or be left out for NVML.', { field: 'gpuMonitor.source', value: source });
+  }
+  // Checked now (CONFIG_INVALID, field gpuSafety.<key>) rather than when the session starts.
+  const config = o.config === undefined || o.config instanceof GPUSafetyConfig ? o.config : new GPUSafetyConfig(o.config as GPUSafetyConfigOptions);
+  return Object.freeze({ source: source as GPUSource | undefined, config: config as GPUSafetyConfig | undefined, deviceIndex: o.deviceIndex as number | undefined });
+}
+
