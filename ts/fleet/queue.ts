@@ -122,7 +122,8 @@ export class TrainingQueue {
       throw new BackpropError('JOB_NOT_FOUND', `No job '${jobId}' in queue '${this.name}' (never submitted, or removed after its retention time). Check the id and the queue name.`, { jobId, queue: this.name });
     }
     const handle = this.handleFor(jobId);
-    handle.listen('0', entries);
+    // After the caller's `await` has resumed and added its listeners, so the replay reaches them.
+    setImmediate(() => handle.listen('0', entries));
     return handle;
   }
 

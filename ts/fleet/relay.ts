@@ -19,6 +19,7 @@ export class EventRelay {
   private lastStepSent = 0;
   private timer: NodeJS.Timeout | null = null;
   private readonly intervalMs: number;
+  private index = 0;
   /** Step events handed in, and those sent (the rest were coalesced). */
   stepsSeen = 0;
   stepsSent = 0;
@@ -78,7 +79,7 @@ export class EventRelay {
     // One client sends (and Redis applies) commands in the order they were issued, so events need no
     // chaining to stay in order, and replies come back in that order too: awaiting the newest
     // send in flush() waits for all of them.
-    const sent = appendEvent(this.client, this.keys, body).catch((error: unknown) => {
+    const sent = appendEvent(this.client, this.keys, body, ++this.index).catch((error: unknown) => {
       this.lastError = error;
     });
     this.chain = sent;

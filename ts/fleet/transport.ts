@@ -17,12 +17,14 @@ export interface StreamKeys {
   seq: string;
   commands: string;
   attempt: string;
+  /** Per attempt, the index of the last event appended (a re-sent append after a reconnect is dropped). */
+  sent: string;
 }
 
 /** Keys share the queue's hash tag, so a Redis Cluster keeps a job's keys on one slot. */
 export function jobKeys(queue: string, jobId: string): StreamKeys {
   const base = `bp:{${queue}}:job:${jobId}`;
-  return { events: `${base}:events`, seq: `${base}:seq`, commands: `${base}:commands`, attempt: `${base}:attempt` };
+  return { events: `${base}:events`, seq: `${base}:seq`, commands: `${base}:commands`, attempt: `${base}:attempt`, sent: `${base}:sent` };
 }
 
 export function workersKey(queue: string): string {
@@ -36,16 +38,24 @@ export function sweepKey(queue: string, sweepId: string, epoch: number): string 
 /** Events kept per job at most (approximate trim); a long run's steps are coalesced well below this. */
 const MAX_STREAM_LENGTH = 200_000;
 
+/**
+ * ARGV[3] is the attempt and ARGV[4] the event's index within it: ioredis
+ * re-sends commands that were in flight when a connection dropped, and one of
+ * those may already have been applied; the index makes the append idempotent.
+ */
 const APPEND_SCRIPT = `
+local last = tonumber(redis.call('HGET', KEYS[3], ARGV[3]) or '0')
+if tonumber(ARGV[4]) <= last then return {0, ''} end
+redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
 local seq = redis.call('INCR', KEYS[1])
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'seq', seq, 'ev', ARGV[1])
 return {seq, id}`;
 
-type AppendingRedis = Redis & { bpAppendEvent(seqKey: string, streamKey: string, body: string, maxLen: number): Promise<[number, string]> };
+type AppendingRedis = Redis & { bpAppendEvent(seqKey: string, streamKey: string, sentKey: string, body: string, maxLen: number, attempt: number, index: number): Promise<[number, string]> };
 
 function withAppend(client: Redis): AppendingRedis {
   const c = client as AppendingRedis;
-  if (typeof c.bpAppendEvent !== 'function') client.defineCommand('bpAppendEvent', { numberOfKeys: 2, lua: APPEND_SCRIPT });
+  if (typeof c.bpAppendEvent !== 'function') client.defineCommand('bpAppendEvent', { numberOfKeys: 3, lua: APPEND_SCRIPT });
   return c;
 }
 
@@ -58,14 +68,14 @@ export interface EventBody {
 }
 
 /** Appends one event; resolves with its seq. Calls on one client are sent, and applied, in call order. */
-export async function appendEvent(client: Redis, keys: StreamKeys, body: EventBody): Promise<number> {
-  const [seq] = await withAppend(client).bpAppendEvent(keys.seq, keys.events, JSON.stringify(body), MAX_STREAM_LENGTH);
+export async function appendEvent(client: Redis, keys: StreamKeys, body: EventBody, index: number): Promise<number> {
+  const [seq] = await withAppend(client).bpAppendEvent(keys.seq, keys.events, keys.sent, JSON.stringify(body), MAX_STREAM_LENGTH, body.attempt, index);
   return Number(seq);
 }
 
 export async function expireJobKeys(client: Redis, keys: StreamKeys, retentionMs: number): Promise<void> {
   const seconds = Math.max(1, Math.ceil(retentionMs / 1000));
-  await client.multi().expire(keys.events, seconds).expire(keys.seq, seconds).expire(keys.commands, seconds).expire(keys.attempt, seconds).exec();
+  await client.multi().expire(keys.events, seconds).expire(keys.seq, seconds).expire(keys.commands, seconds).expire(keys.attempt, seconds).expire(keys.sent, seconds).exec();
 }
 
 export function parseEvent(jobId: string, id: string, fields: string[]): FleetEvent | null {
