@@ -233,10 +233,11 @@ describe('fleet: workers in their own network namespaces', function () {
       sh('ip', 'netns', 'exec', ns, 'ip', 'link', 'set', `bpvethp${i}`, 'up');
       sh('ip', 'netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up');
     }
-    const redis = await startRedis({ bind: '127.0.0.1 10.231.0.1 10.231.1.1' });
+    // Redis's protected mode refuses clients from other interfaces unless a password is set.
+    const redis = await startRedis({ bind: '127.0.0.1 10.231.0.1 10.231.1.1', password: 'ns-pass' });
     const ckpt = tmp('bp-fleet-ckpt-');
     const workers = names.map((ns, i) =>
-      startWorkerChild({ connection: `redis://10.231.${i}.1:${redis.port}`, hostName: ns, checkpointRoot: ckpt }, ['ip', 'netns', 'exec', ns]),
+      startWorkerChild({ connection: `redis://:ns-pass@10.231.${i}.1:${redis.port}`, hostName: ns, checkpointRoot: ckpt }, ['ip', 'netns', 'exec', ns]),
     );
     const queue = new TrainingQueue({ connection: redis.url });
     try {
