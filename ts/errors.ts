@@ -24,7 +24,11 @@ export type BackpropErrorCode =
   | 'RUNTIME_FAILED'
   | 'TRAINER_BUSY'
   | 'NATIVE_LOAD_FAILED'
-  | 'GPU_READ_FAILED';
+  | 'GPU_READ_FAILED'
+  /** Fleet mode: a job named a data path outside the worker's dataRoot. */
+  | 'JOB_PATH_FORBIDDEN'
+  /** Fleet mode: no job with that id in the queue. */
+  | 'JOB_NOT_FOUND';
 
 export class BackpropError extends Error {
   readonly code: BackpropErrorCode;
