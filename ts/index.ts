@@ -95,6 +95,7 @@ export type {
   QueuedJobInfo,
   WorkerEvents as FleetWorkerEvents,
   WorkerGPUSafety,
+  FleetRedisOptions,
   SweepSpec,
   SweepResult,
   SweepTrial,

@@ -19,11 +19,11 @@ import { optionalInteger, optionalNonEmptyString, rejectUnknownKeys, requireReco
 import { bullConnection, connectionOptions, createClient } from './connection';
 import { isPermanentFailure, validateJob } from './job';
 import { EventRelay } from './relay';
-import { JobControl, runJob, type WorkerGPUSafety } from './runner';
+import { JobControl, runJob } from './runner';
 import { serializeError } from './serialize';
-import { TrialPruner, type SweepTrialInfo } from './pruner';
+import { TrialPruner } from './pruner';
 import { expireJobKeys, jobKeys, parseCommand, StreamReader, workersKey } from './transport';
-import type { FleetConnection } from './types';
+import type { FleetConnection, SweepTrialInfo, WorkerGPUSafety } from './types';
 
 export interface TrainingWorkerOptions {
   connection: FleetConnection;
