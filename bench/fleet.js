@@ -84,8 +84,8 @@ async function relayRate(url, type, count) {
   return count / seconds;
 }
 
-async function throughput(queue) {
-  const job = { kind: 'train', trainer: { model: { inputSize: 2, hiddenLayers: [256, 256], outputSize: 3 }, seed: 1 }, train: { epochs: quick ? 2 : 4, batchSize: 64 }, data: { dataset: 'spirals', samples: 20000, seed: 1 } };
+async function throughput(queue, threads) {
+  const job = { kind: 'train', trainer: { model: { inputSize: 2, hiddenLayers: [256, 256], outputSize: 3 }, seed: 1, ...(threads ? { threads } : {}) }, train: { epochs: quick ? 2 : 4, batchSize: 64 }, data: { dataset: 'spirals', samples: 20000, seed: 1 } };
   const local = [];
   const remote = [];
   for (let r = 0; r < (quick ? 2 : 3); r++) {
@@ -95,9 +95,10 @@ async function throughput(queue) {
     const fleetRun = await (await queue.submit(job)).result();
     remote.push(fleetRun.samplesSeen / fleetRun.durationSeconds);
   }
-  add('fleet throughput', 'local Trainer, 2-256-256-3, batch 64 (median)', median(local), 'samples/s');
-  add('fleet throughput', 'worker process, same job (median)', median(remote), 'samples/s', 'events relayed to a listener meanwhile');
-  add('fleet throughput', 'worker / local', median(remote) / median(local), 'x', 'target: within 5%');
+  const label = threads ? `${threads} thread` : 'all cores';
+  add('fleet throughput', `local Trainer, 2-256-256-3, batch 64, ${label} (median)`, median(local), 'samples/s');
+  add('fleet throughput', `worker process, same job, ${label} (median)`, median(remote), 'samples/s', 'events relayed to a listener meanwhile');
+  add('fleet throughput', `worker / local, ${label}`, median(remote) / median(local), 'x', 'target: within 5%');
 }
 
 async function main() {
@@ -114,7 +115,9 @@ async function main() {
     const n = quick ? 5000 : 20000;
     add('fleet relay', 'critical events (epoch), worker → listener', await relayRate(redis.url, 'epoch', n), 'events/s', `${n} events, never dropped`);
     add('fleet relay', 'step events, uncoalesced', await relayRate(redis.url, 'step', n), 'events/s', 'jobs send at most 20/s each by default');
-    await throughput(queue);
+    await throughput(queue, 0);
+    // With a core left for Redis and the event loops, what the worker itself costs.
+    await throughput(queue, 1);
   } finally {
     await queue.close();
     worker.kill('SIGKILL');
