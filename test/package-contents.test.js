@@ -97,7 +97,7 @@ describe('package contents (npm pack --dry-run)', function () {
     const r = spawnSync(process.execPath, [tsc, '-p', app], { cwd: app, encoding: 'utf8' });
     assert.equal(r.status, 0, `the consumer fixture does not compile against the published types:\n${r.stdout}${r.stderr}`);
   });
-  it('the exports map gives "." and "./internal" and keeps private files private', () => {
+  it('the exports map gives ".", "./internal" and "./fleet" and keeps private files private', () => {
     const pkg = path.join(work, 'runtime', 'node_modules', 'backpropagate');
     for (const f of files.filter((p) => p.endsWith('.js') || p === 'package.json')) {
       fs.mkdirSync(path.dirname(path.join(pkg, f)), { recursive: true });
@@ -106,7 +106,7 @@ describe('package contents (npm pack --dry-run)', function () {
     // Resolved from a child process in the consumer's folder (inside this
     // repository, 'backpropagate' would resolve to the package itself).
     const probe = `
-      const out = { main: require.resolve('backpropagate'), internal: require.resolve('backpropagate/internal') };
+      const out = { main: require.resolve('backpropagate'), internal: require.resolve('backpropagate/internal'), fleet: require.resolve('backpropagate/fleet') };
       try { require.resolve('backpropagate/dist/trainer'); out.private = 'resolved'; } catch (e) { out.private = e.code; }
       console.log(JSON.stringify(out));`;
     const r = spawnSync(process.execPath, ['-e', probe], { cwd: path.join(work, 'runtime'), encoding: 'utf8' });
@@ -114,6 +114,7 @@ describe('package contents (npm pack --dry-run)', function () {
     const out = JSON.parse(r.stdout);
     assert.equal(out.main, path.join(pkg, 'dist', 'index.js'));
     assert.equal(out.internal, path.join(pkg, 'dist', 'internal.js'));
+    assert.equal(out.fleet, path.join(pkg, 'dist', 'fleet', 'index.js'));
     assert.equal(out.private, 'ERR_PACKAGE_PATH_NOT_EXPORTED');
   });
 });

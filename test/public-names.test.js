@@ -42,10 +42,24 @@ describe('public names', () => {
     assert.ok(internal.sgemmBenchmark(32, 32, 32, 1, 1) > 0);
   });
 
-  it('package.json maps the entries: ".", "./internal", "./package.json"', () => {
+  it('package.json maps the entries: ".", "./internal", "./fleet", "./package.json"', () => {
     const pkg = require('../package.json');
     assert.equal(pkg.exports['.'].default, './dist/index.js');
     assert.equal(pkg.exports['./internal'].default, './dist/internal.js');
+    assert.deepEqual(pkg.exports['./fleet'], { types: './dist/fleet/index.d.ts', default: './dist/fleet/index.js' });
     assert.equal(pkg.exports['./package.json'], './package.json');
+  });
+
+  it('fleet names are on the main entry as the very same values as backpropagate/fleet, loaded on first use', () => {
+    const { spawnSync } = require('node:child_process');
+    const probe = `
+      const bp = require('./dist');
+      const before = Object.keys(require.cache).some((k) => k.includes('bullmq'));
+      const fleet = require('./dist/fleet');
+      const same = ['TrainingQueue', 'TrainingWorker', 'JobHandle', 'sweepTrials'].every((n) => bp[n] === fleet[n]) && bp.validateFleetJob === fleet.validateJob;
+      console.log(JSON.stringify({ before, same }));`;
+    const r = spawnSync(process.execPath, ['-e', probe], { cwd: require('node:path').join(__dirname, '..'), encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { before: false, same: true });
   });
 });

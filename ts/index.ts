@@ -80,3 +80,64 @@ export {
   type DashboardCliHandle,
   type DemoOptions as DashboardDemoOptions,
 } from './dashboard';
+
+// Fleet mode (also `backpropagate/fleet`). Loaded on first use, not here:
+// it pulls in bullmq and ioredis, which a program that never touches fleet
+// mode should not pay for. The types are erased at compile time; the values
+// are getters that require './fleet' when first read.
+import type * as FleetModule from './fleet';
+export type {
+  TrainingQueueOptions,
+  TrainingWorkerOptions,
+  JobHandleEvents,
+  JobCounts,
+  WorkerInfo,
+  QueuedJobInfo,
+  WorkerEvents as FleetWorkerEvents,
+  WorkerGPUSafety,
+  FleetRedisOptions,
+  SweepSpec,
+  SweepResult,
+  SweepTrial,
+  SweepDistribution,
+  SweepValue,
+  SweepMetric,
+  SweepDirection,
+  FleetConnection,
+  FleetJob,
+  FleetTrainJob,
+  FleetMultiRunJob,
+  FleetData,
+  FleetPathData,
+  FleetDatasetData,
+  FleetTrainOptions,
+  FleetMultiRunConfig,
+  FleetEvent,
+  FleetEventType,
+  CriticalEventType,
+  FleetCommand,
+  JobState,
+  JobStatus,
+  SerializedError,
+} from './fleet';
+export type TrainingQueue = FleetModule.TrainingQueue;
+export type TrainingWorker = FleetModule.TrainingWorker;
+export type JobHandle = FleetModule.JobHandle;
+export declare const TrainingQueue: typeof FleetModule.TrainingQueue;
+export declare const TrainingWorker: typeof FleetModule.TrainingWorker;
+export declare const JobHandle: typeof FleetModule.JobHandle;
+export declare const sweepTrials: typeof FleetModule.sweepTrials;
+export declare const validateFleetJob: typeof FleetModule.validateJob;
+
+let fleetModule: typeof FleetModule | null = null;
+const loadFleet = (): typeof FleetModule => (fleetModule ??= require('./fleet') as typeof FleetModule);
+const FLEET_EXPORTS: Record<string, keyof typeof FleetModule> = {
+  TrainingQueue: 'TrainingQueue',
+  TrainingWorker: 'TrainingWorker',
+  JobHandle: 'JobHandle',
+  sweepTrials: 'sweepTrials',
+  validateFleetJob: 'validateJob',
+};
+for (const [name, key] of Object.entries(FLEET_EXPORTS)) {
+  Object.defineProperty(exports, name, { enumerable: true, configurable: true, get: () => loadFleet()[key] });
+}

@@ -9,6 +9,8 @@ import * as path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { outcome } from './command';
 import { registerEvaluate } from './commands/evaluate';
+import { registerFleetSubmit } from './commands/fleet-submit';
+import { registerFleetWorker } from './commands/fleet-worker';
 import { registerGpu } from './commands/gpu';
 import { registerInspect } from './commands/inspect';
 import { registerMultiRun } from './commands/multi-run';
@@ -36,6 +38,8 @@ Examples:
   $ backprop predict runs/model new.csv --output predictions.csv
   $ backprop gpu --watch
   $ backprop serve --demo
+  $ backprop worker --redis redis://host:6379 --data-root /data --checkpoint-root /shared/ckpt
+  $ backprop submit job.json --follow
 
 Run \`backprop <command> --help\` for a command's options and examples.
 Exit codes: 0 ok, 1 failed (the error code says why), 2 usage error, 130 interrupted (Ctrl-C).
@@ -64,6 +68,8 @@ export function buildProgram(): Command {
   registerEvaluate(program);
   registerPredict(program);
   registerServe(program);
+  registerFleetWorker(program);
+  registerFleetSubmit(program);
   return program;
 }
 

@@ -11,10 +11,9 @@
  * `status`), then goes on live.
  */
 import { EventEmitter } from 'node:events';
-import type { Redis } from 'ioredis';
 import { configError } from '../validation';
 import { deserializeError } from './serialize';
-import { parseEvent, sendCommand, type StreamKeys, type StreamReader } from './transport';
+import { parseEvent } from './transport';
 import { CRITICAL_EVENTS, type FleetCommand, type FleetEvent, type JobState, type JobStatus, type SerializedError } from './types';
 
 export interface JobHandleEvents {
@@ -35,10 +34,12 @@ export interface JobHandleEvents {
   learningRate: [learningRate: number];
 }
 
+/** @internal How a handle reads its job's events and sends it commands (the queue provides it). */
 export interface HandleTransport {
-  client: Redis;
-  reader: StreamReader;
-  keys: StreamKeys;
+  send(command: FleetCommand): Promise<void>;
+  /** Hands each stream entry after `fromId` over, in order, until unsubscribe(). */
+  subscribe(fromId: string, onEntry: (id: string, fields: string[]) => void): void;
+  unsubscribe(): void;
 }
 
 export class JobHandle extends EventEmitter {
@@ -79,7 +80,7 @@ export class JobHandle extends EventEmitter {
     }
     if (this.ended) return;
     const last = replay.length > 0 ? replay[replay.length - 1]![0] : fromId;
-    this.transport.reader.add(this.transport.keys.events, last, (id, fields) => {
+    this.transport.subscribe(last, (id, fields) => {
       const event = parseEvent(this.id, id, fields);
       if (event) this.take(event, false);
     });
@@ -119,11 +120,11 @@ export class JobHandle extends EventEmitter {
 
   /** Stops listening (the job goes on). */
   close(): void {
-    this.transport.reader.remove(this.transport.keys.events);
+    this.transport.unsubscribe();
   }
 
   private send(command: FleetCommand): Promise<void> {
-    return sendCommand(this.transport.client, this.transport.keys, command);
+    return this.transport.send(command);
   }
 
   private take(event: FleetEvent, replaying: boolean): void {

@@ -9,11 +9,14 @@ export { TrainingWorker, type TrainingWorkerOptions, type WorkerEvents } from '.
 export { JobHandle, type JobHandleEvents } from './handle';
 export { validateJob } from './job';
 export { sweepTrials, type SweepSpec, type SweepResult, type SweepTrial, type SweepDistribution, type SweepValue } from './sweep';
-export { median, type SweepMetric, type SweepDirection } from './pruner';
-export type { WorkerGPUSafety } from './runner';
+export { median } from './sweep-math';
 export {
   CRITICAL_EVENTS,
   type FleetConnection,
+  type FleetRedisOptions,
+  type WorkerGPUSafety,
+  type SweepMetric,
+  type SweepDirection,
   type FleetJob,
   type FleetTrainJob,
   type FleetMultiRunJob,

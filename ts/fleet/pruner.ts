@@ -13,26 +13,11 @@
 import type { Redis } from 'ioredis';
 import { sweepKey } from './transport';
 import type { EpochMetrics } from './runner';
+import { median } from './sweep-math';
+import type { SweepTrialInfo } from './types';
 
-export type SweepMetric = 'validationLoss' | 'validationAccuracy' | 'loss';
-export type SweepDirection = 'min' | 'max';
+export type { SweepTrialInfo };
 
-/** Carried in a trial's queue entry (not in the user's job). */
-export interface SweepTrialInfo {
-  sweepId: string;
-  trial: number;
-  metric: SweepMetric;
-  direction: SweepDirection;
-  pruner: 'median' | null;
-  startupTrials: number;
-  warmupEpochs: number;
-}
-
-export function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 export class TrialPruner {
   private best: number | null = null;

@@ -14,10 +14,9 @@ import { bullConnection, connectionOptions, createClient } from './connection';
 import { JobHandle } from './handle';
 import { validateJob } from './job';
 import { queueMetrics } from './metrics';
-import type { SweepTrialInfo } from './pruner';
 import { runSweep, type SweepResult, type SweepSpec } from './sweep';
-import { jobKeys, StreamReader, workersKey } from './transport';
-import type { FleetConnection, FleetJob } from './types';
+import { jobKeys, sendCommand, StreamReader, workersKey } from './transport';
+import type { FleetConnection, FleetJob, SweepTrialInfo } from './types';
 
 export interface TrainingQueueOptions {
   connection: FleetConnection;
@@ -167,7 +166,12 @@ export class TrainingQueue {
   }
 
   private handleFor(jobId: string): JobHandle {
-    return new JobHandle(jobId, { client: this.client, reader: this.reader, keys: jobKeys(this.name, jobId) });
+    const keys = jobKeys(this.name, jobId);
+    return new JobHandle(jobId, {
+      send: (command) => sendCommand(this.client, keys, command),
+      subscribe: (fromId, onEntry) => this.reader.add(keys.events, fromId, onEntry),
+      unsubscribe: () => this.reader.remove(keys.events),
+    });
   }
 
   private checkOpen(): void {

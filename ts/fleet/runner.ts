@@ -8,13 +8,11 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { BackpropError, createAbortError } from '../errors';
-import type { GPUSource } from '../gpu/scripted-source';
-import type { GPUSafetyConfigOptions } from '../gpu/types';
 import { MultiRunTrainer } from '../multi-run/multi-run-trainer';
 import { Trainer } from '../trainer';
 import { resolveJobData } from './data';
 import type { EventRelay } from './relay';
-import type { FleetCommand, FleetJob } from './types';
+import type { FleetCommand, FleetJob, WorkerGPUSafety } from './types';
 
 /** What a command acts on; swapped in once the job's trainer runs. */
 interface Target {
@@ -72,9 +70,6 @@ export class JobControl {
   }
 }
 
-export interface WorkerGPUSafety extends GPUSafetyConfigOptions {
-  source?: GPUSource;
-}
 
 export interface RunContext {
   jobId: string;

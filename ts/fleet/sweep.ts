@@ -17,9 +17,8 @@ import {
 } from '../validation';
 import type { JobHandle } from './handle';
 import { validateJob } from './job';
-import type { SweepDirection, SweepMetric, SweepTrialInfo } from './pruner';
 import { PRUNED_REASON } from './runner';
-import type { FleetJob } from './types';
+import type { FleetJob, SweepDirection, SweepMetric, SweepTrialInfo } from './types';
 
 export type SweepValue = number | string | boolean | readonly number[];
 

@@ -2,13 +2,51 @@
  * The public vocabulary of fleet mode: jobs, events on the wire, commands.
  * Everything a job or an event holds is plain JSON, because it crosses Redis.
  */
-import type { RedisOptions } from 'ioredis';
 import type { TrainerOptions, TrainOptions } from '../config';
 import type { MultiRunConfigOptions } from '../multi-run/config';
 import type { BlobsOptions, SpiralsOptions } from '../datasets';
+import type { GPUSource } from '../gpu/scripted-source';
+import type { GPUSafetyConfigOptions } from '../gpu/types';
 
-/** An ioredis options object, or a `redis://` / `rediss://` URL (user, password, db and TLS in the URL). */
-export type FleetConnection = RedisOptions | string;
+/**
+ * Redis connection options, passed to ioredis as they are (so every ioredis
+ * option works); the common ones are typed here, so the public types do not
+ * depend on ioredis's own declarations.
+ */
+export interface FleetRedisOptions {
+  host?: string;
+  port?: number;
+  username?: string;
+  password?: string;
+  db?: number;
+  /** TLS options (node:tls connect options); `{}` for TLS with the defaults. */
+  tls?: Record<string, unknown>;
+  connectTimeout?: number;
+  family?: number;
+  [option: string]: unknown;
+}
+
+/** Redis options, or a `redis://` / `rediss://` URL (user, password, db and TLS in the URL). */
+export type FleetConnection = FleetRedisOptions | string;
+
+/** A worker's GPU watch: GPU safety thresholds, and a simulated source for tests and demos. */
+export interface WorkerGPUSafety extends GPUSafetyConfigOptions {
+  source?: GPUSource;
+}
+
+export type SweepMetric = 'validationLoss' | 'validationAccuracy' | 'loss';
+export type SweepDirection = 'min' | 'max';
+
+/** Carried in a sweep trial's queue entry (not in the user's job). */
+export interface SweepTrialInfo {
+  sweepId: string;
+  trial: number;
+  metric: SweepMetric;
+  direction: SweepDirection;
+  pruner: 'median' | null;
+  startupTrials: number;
+  warmupEpochs: number;
+}
 
 /** A data file under the worker's dataRoot (relative to it, or absolute inside it). */
 export interface FleetPathData {

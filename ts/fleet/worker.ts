@@ -10,7 +10,7 @@
 import { EventEmitter } from 'node:events';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { isBackpropError } from '../errors';
 import { GPUMonitor } from '../gpu/monitor';
@@ -19,11 +19,11 @@ import { optionalInteger, optionalNonEmptyString, rejectUnknownKeys, requireReco
 import { bullConnection, connectionOptions, createClient } from './connection';
 import { isPermanentFailure, validateJob } from './job';
 import { EventRelay } from './relay';
-import { JobControl, runJob, type WorkerGPUSafety } from './runner';
+import { JobControl, runJob } from './runner';
 import { serializeError } from './serialize';
-import { TrialPruner, type SweepTrialInfo } from './pruner';
+import { TrialPruner } from './pruner';
 import { expireJobKeys, jobKeys, parseCommand, StreamReader, workersKey } from './transport';
-import type { FleetConnection } from './types';
+import type { FleetConnection, SweepTrialInfo, WorkerGPUSafety } from './types';
 
 export interface TrainingWorkerOptions {
   connection: FleetConnection;
@@ -55,6 +55,9 @@ const OPTION_KEYS = [
   'connection', 'name', 'concurrency', 'dataRoot', 'checkpointRoot', 'gpuSafety', 'hostName',
   'stepEventsPerSecond', 'lockDuration', 'stalledInterval', 'maxStalledCount', 'eventRetentionMs',
 ];
+
+/** How long a job given back by a GPU-held worker waits before it is offered again. */
+const GPU_HOLD_REQUEUE_MS = 500;
 
 export interface JobData {
   v: 1;
@@ -123,7 +126,7 @@ export class TrainingWorker extends EventEmitter {
       this.monitor.start();
     }
 
-    this.worker = new Worker<JobData>(this.name, (job) => this.process(job), {
+    this.worker = new Worker<JobData>(this.name, (job, token) => this.process(job, token), {
       connection: bullConnection(redis),
       concurrency: this.concurrency,
       lockDuration,
@@ -164,7 +167,13 @@ export class TrainingWorker extends EventEmitter {
     this.emit('gpuHold', status);
   }
 
-  private async process(bullJob: Job<JobData>): Promise<unknown> {
+  private async process(bullJob: Job<JobData>, token: string | undefined): Promise<unknown> {
+    if (this.gpuHeld) {
+      // Fetched just as the GPU turned hot (pause() does not recall a fetch in flight): give it back
+      // untouched (no attempt used, no event sent) for a worker with a cool GPU, or for this one later.
+      await bullJob.moveToDelayed(Date.now() + GPU_HOLD_REQUEUE_MS, token);
+      throw new DelayedError();
+    }
     const jobId = String(bullJob.id);
     const keys = jobKeys(this.name, jobId);
     const attempt = await this.client.incr(keys.attempt);
