@@ -30,6 +30,7 @@ struct BenchState {
   uint64_t delivered = 0;
   bp::EventQueue queue{4096, bp::OverflowPolicy::Block};
   bp::EventBatch drained;
+  BatchEncoder encoder;
   BatchedTsfn batched;
   NaiveTsfn naiveFn;
   Napi::FunctionReference done;
@@ -38,6 +39,7 @@ struct BenchState {
 
 void finish(Napi::Env env, BenchState* state) {
   state->producer.join();
+  state->encoder.reset(env);
   if (state->naive)
     state->naiveFn.Release();
   else
@@ -45,19 +47,30 @@ void finish(Napi::Env env, BenchState* state) {
   Napi::FunctionReference done = std::move(state->done);
   delete state;
   done.Call({});
-  (void)env;
 }
 
+// The same delivery as TrainingSession::deliver: one notification delivers
+// batches until the queue is idle, into the reused records buffer.
 void CallBatched(Napi::Env env, Napi::Function cb, BenchState* state, void*) {
   if (env == nullptr) return;
-  state->queue.drain(state->drained);
-  if (state->drained.records.empty()) return;
-  Napi::HandleScope scope(env);
-  BatchValues batch;
-  state->delivered += state->drained.records.size();
-  if (encodeBatch(env, state->drained, batch)) callJsSafely(env, cb, {batch.records, batch.strings});
-  state->queue.acknowledge(state->drained.records.size());
-  if (state->delivered >= state->count) finish(env, state);
+  auto round = [&] {
+    state->queue.takeForDelivery(state->drained);
+    if (state->drained.records.empty()) return Round::More;
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) return Round::Yield;
+    BatchValues batch;
+    const size_t n = state->drained.records.size();
+    state->delivered += n;
+    const bool called = state->encoder.encode(env, state->drained, batch) && callJsSafely(env, cb, {batch.records, batch.strings});
+    napi_close_handle_scope(env, scope);
+    state->queue.acknowledge(n);
+    if (state->delivered >= state->count) {
+      finish(env, state);
+      return Round::Done;
+    }
+    return called ? Round::More : Round::Yield;
+  };
+  deliverUntilIdle(round, [&] { return state->queue.endDelivery(); }, [&] { state->batched.NonBlockingCall(); });
 }
 
 void CallNaive(Napi::Env env, Napi::Function cb, BenchState* state, StepData* data) {

@@ -192,12 +192,20 @@ void TrainingSession::CallJs(Napi::Env env, Napi::Function callback, TrainingSes
 }
 
 void TrainingSession::deliver(Napi::Env env, Napi::Function callback) {
-  trainer_->drainEvents(drained_);
-  if (drained_.records.empty()) return;
+  deliverUntilIdle([&] { return deliverBatch(env, callback); }, [&] { return trainer_->endDelivery(); },
+                   [&] {
+                     // From the JS thread: the run is active, so the function is not released yet.
+                     if (runActive_) tsfn_.NonBlockingCall();
+                   });
+}
+
+Round TrainingSession::deliverBatch(Napi::Env env, Napi::Function callback) {
+  trainer_->takeEventsForDelivery(drained_);
+  if (drained_.records.empty()) return Round::More;  // end() finds nothing pending and stops
   napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return Round::Yield;
   BatchValues batch;
-  const bool encoded = encodeBatch(env, drained_, batch);
+  const bool encoded = encoder_.encode(env, drained_, batch);
   bool terminal = false;
   size_t steps = 0;
   for (const auto& e : drained_.records) {
@@ -212,10 +220,17 @@ void TrainingSession::deliver(Napi::Env env, Napi::Function callback) {
   }
   // The TS dispatcher isolates handler errors itself; a failure here means
   // the environment is shutting down, and must not abort the process.
-  if (encoded) callJsSafely(env, callback, {batch.records, batch.strings});
+  const bool called = encoded && callJsSafely(env, callback, {batch.records, batch.strings});
   napi_close_handle_scope(env, scope);
-  if (!terminal) trainer_->acknowledgeSteps(steps);  // after the handlers ran: 'block' backpressure
-  if (terminal) finishRun();
+  if (terminal) {
+    finishRun();
+    return Round::Done;
+  }
+  trainer_->acknowledgeSteps(steps);  // after the handlers ran: 'block' backpressure
+  // A handler cannot end the run by itself (only a terminal event does), but
+  // stay defensive: once the run is over nothing may touch the function.
+  if (!runActive_) return Round::Done;
+  return called ? Round::More : Round::Yield;
 }
 
 void TrainingSession::finishRun() {
@@ -227,6 +242,7 @@ void TrainingSession::finishRun() {
     cleanupHookAdded_ = false;
   }
   trainer_->join();
+  encoder_.reset(env_);
   tsfn_.Release();
   // Plain C call: ObjectWrap::Unref() throws on failure, which during teardown would abort.
   uint32_t refs = 0;

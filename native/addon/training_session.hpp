@@ -13,6 +13,7 @@
 #include <deque>
 #include <memory>
 
+#include "event_batch.hpp"
 #include "trainer.hpp"
 
 namespace bpaddon {
@@ -53,6 +54,7 @@ class TrainingSession : public Napi::ObjectWrap<TrainingSession> {
   Napi::Value SaveCheckpoint(const Napi::CallbackInfo& info);
 
   void deliver(Napi::Env env, Napi::Function callback);
+  Round deliverBatch(Napi::Env env, Napi::Function callback);
   void finishRun();
   static void EnvCleanup(void* arg);
 
@@ -62,6 +64,7 @@ class TrainingSession : public Napi::ObjectWrap<TrainingSession> {
   bool cleanupHookAdded_ = false;
   napi_env env_ = nullptr;
   bp::EventBatch drained_;
+  BatchEncoder encoder_;  // the run's reused records buffer
 };
 
 }  // namespace bpaddon

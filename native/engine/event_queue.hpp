@@ -18,7 +18,6 @@
 #pragma once
 #include <atomic>
 #include <condition_variable>
-#include <cstdint>
 #include <algorithm>
 #include <cstdint>
 #include <vector>
@@ -119,6 +118,34 @@ class EventQueue {
       scheduled_ = false;
     }
     spaceAvailable_.notify_all();
+  }
+
+  // The consumer's delivery loop. takeForDelivery() moves every pending event
+  // into `out` like drain(), but leaves the delivery marked as scheduled, so
+  // events pushed while the consumer runs its handlers do not notify again;
+  // the consumer takes them in its next round. endDelivery() ends the loop:
+  // it clears the mark and returns true only when nothing is pending (the next
+  // push then notifies); otherwise the mark stays set, it returns false, and
+  // the consumer must take again, or, if it stops now anyway, arrange a new
+  // delivery itself, since no push will ask for one.
+  void takeForDelivery(EventBatch& out) {
+    out.clear();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      std::swap(out.records, pending_.records);
+      std::swap(out.strings, pending_.strings);
+      if (policy_ == OverflowPolicy::Coalesce) pendingSteps_ = 0;
+      tombstones_ = 0;
+      cursor_ = 0;
+    }
+    spaceAvailable_.notify_all();
+  }
+
+  bool endDelivery() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!pending_.records.empty()) return false;
+    scheduled_ = false;
+    return true;
   }
 
   // Block mode: the consumer has run the handlers of `steps` step events.

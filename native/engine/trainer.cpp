@@ -109,6 +109,16 @@ void Trainer::drainEvents(EventBatch& out) {
   }
 }
 
+void Trainer::takeEventsForDelivery(EventBatch& out) {
+  if (queue_) {
+    queue_->takeForDelivery(out);
+  } else {
+    out.clear();
+  }
+}
+
+bool Trainer::endDelivery() { return queue_ ? queue_->endDelivery() : true; }
+
 void Trainer::acknowledgeSteps(size_t steps) {
   if (queue_) queue_->acknowledge(steps);
 }

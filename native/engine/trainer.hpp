@@ -113,6 +113,10 @@ class Trainer {
 
   // Consumer side: moves pending events out (see EventQueue::drain).
   void drainEvents(EventBatch& out);
+  // The same for a consumer that loops while events keep arriving (see
+  // EventQueue::takeForDelivery and endDelivery).
+  void takeEventsForDelivery(EventBatch& out);
+  bool endDelivery();
   // Block mode: the handlers of `steps` drained step events have run.
   void acknowledgeSteps(size_t steps);
 

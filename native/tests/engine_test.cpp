@@ -122,6 +122,66 @@ TEST(event_queue_block_is_lossless_with_several_producers) {
   CHECK(q.dropped() == 0);
 }
 
+TEST(event_queue_delivery_loop_notifies_once_per_delivery) {
+  EventQueue q(8, OverflowPolicy::Block);
+  EventBatch b;
+  CHECK(q.push(Event{EventType::Step, 1}));   // nothing scheduled: notify
+  CHECK(!q.push(Event{EventType::Step, 2}));  // already scheduled
+  q.takeForDelivery(b);
+  CHECK(b.records.size() == 2);
+  q.acknowledge(2);
+  // While the consumer delivers, pushes do not ask for another delivery...
+  CHECK(!q.push(Event{EventType::Step, 3}));
+  CHECK(!q.push(Event{EventType::Epoch, 1}));
+  // ...and the delivery cannot end while they are pending.
+  CHECK(!q.endDelivery());
+  CHECK(!q.push(Event{EventType::Step, 4}));
+  q.takeForDelivery(b);
+  CHECK(b.records.size() == 3);
+  CHECK(static_cast<int>(b.records[0].a) == 3 && b.records[1].type == EventType::Epoch && static_cast<int>(b.records[2].a) == 4);
+  q.acknowledge(2);
+  CHECK(q.endDelivery());                    // idle: ended
+  CHECK(q.push(Event{EventType::Step, 5}));  // the next push notifies again
+  q.drain(b);
+  CHECK(b.records.size() == 1);
+}
+
+TEST(event_queue_delivery_loop_is_lossless_under_a_fast_producer) {
+  // The consumer loop of the addon: take, acknowledge, end or take again;
+  // a notification starts a loop. Nothing is lost, nothing waits forever.
+  EventQueue q(16, OverflowPolicy::Block);
+  constexpr int kSteps = 200000;
+  std::atomic<int> notifications{0};
+  std::thread producer([&] {
+    for (int i = 1; i <= kSteps; ++i)
+      if (q.push(Event{EventType::Step, static_cast<double>(i)})) notifications++;
+    if (q.push(Event{EventType::Complete})) notifications++;
+  });
+  int expect = 1, handled = 0;
+  bool complete = false;
+  EventBatch b;
+  while (!complete) {
+    while (handled == notifications.load()) std::this_thread::yield();
+    ++handled;
+    do {
+      q.takeForDelivery(b);
+      size_t steps = 0;
+      for (auto& r : b.records) {
+        if (r.type == EventType::Step) {
+          CHECK(static_cast<int>(r.a) == expect);
+          ++expect;
+          ++steps;
+        }
+        complete = complete || r.type == EventType::Complete;
+      }
+      q.acknowledge(steps);
+    } while (!complete && !q.endDelivery());
+  }
+  producer.join();
+  CHECK(expect == kSteps + 1);
+  CHECK(handled == notifications.load());  // no notification left unhandled
+}
+
 TEST(event_queue_coalesce_counts_every_drop_and_keeps_the_newest) {
   EventQueue q(16, OverflowPolicy::Coalesce);
   constexpr int kProducers = 3, kEach = 50000;
