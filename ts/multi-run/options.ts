@@ -1,13 +1,31 @@
 /**
  * Checks the options of MultiRunTrainer.run() and the gpuMonitor option of
- * the MultiRunTrainer constructor.
+ * the MultiRunTrainer constructor, and names the settings every session of a
+ * MultiRunTrainer runs with.
  */
+import type { ResolvedTrainerOptions, StepEventsMode } from '../config';
 import { BackpropError, formatValue } from '../errors';
 import type { GPUSource } from '../gpu/scripted-source';
 import { GPUSafetyConfig, type GPUSafetyConfigOptions } from '../gpu/types';
+import type { MultiRunConfig } from './config';
 import type { GPUMonitorOption } from './multi-run-trainer';
 
-export function resolveRunOptions(options: unknown): { resume: boolean; label: string | null } {
+/** The MultiRunTrainer's validated options, as each session reads them. */
+export interface SessionSettings {
+  readonly config: Readonly<MultiRunConfig>;
+  /** learningRate is the schedule's, per run. */
+  readonly trainerOptions: Readonly<Omit<ResolvedTrainerOptions, 'learningRate'>>;
+  readonly gpuMonitor: Readonly<GPUMonitorOption> | null;
+  readonly stepDelivery: Readonly<{ stepEvents: StepEventsMode; queueCapacity: number }>;
+}
+
+/** run()'s options, checked. */
+export interface ResolvedRunOptions {
+  resume: boolean;
+  label: string | null;
+}
+
+export function resolveRunOptions(options: unknown): ResolvedRunOptions {
   if (options === undefined) return { resume: false, label: null };
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new BackpropError('CONFIG_INVALID', `run() options must be an object such as { resume: true } (got ${formatValue(options)}).`, { field: 'options', value: options });
