@@ -7,7 +7,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { Trainer } = require('../dist');
-const { loadDataFile } = require('../dist/csv');
+const { loadDataFile } = require('../dist/data-files/load');
 const { CONTROL, FIXTURES, runCli, parseNdjson, tempDir, removeTempDirs, listTree } = require('./fixtures/cli-harness');
 
 const BLOBS = path.join(FIXTURES, 'cli-blobs.csv'); // 300 labelled rows

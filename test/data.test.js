@@ -6,7 +6,7 @@ const path = require('node:path');
 
 const dist = process.env.BP_DIST || path.join(__dirname, '..', 'dist');
 const { prepareData, prepareFeatures, toClassLabels } = require(path.join(dist, 'data'));
-const { loadDataFile } = require(path.join(dist, 'csv'));
+const { loadDataFile } = require(path.join(dist, 'data-files', 'load'));
 
 const CLASSIFIER = Object.freeze({ inputSize: 2, outputSize: 3, task: 'classification' });
 const REGRESSOR = Object.freeze({ inputSize: 2, outputSize: 2, task: 'regression' });

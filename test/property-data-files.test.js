@@ -11,7 +11,7 @@ const path = require('node:path');
 const fc = require('fast-check');
 
 const dist = process.env.BP_DIST || path.join(__dirname, '..', 'dist');
-const { loadDataFile } = require(path.join(dist, 'csv'));
+const { loadDataFile } = require(path.join(dist, 'data-files', 'load'));
 
 const RUNS = 100;
 

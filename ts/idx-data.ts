@@ -14,7 +14,7 @@
  * and are left as they are.
  */
 import * as nodePath from 'node:path';
-import type { LoadedFile } from './csv';
+import type { LoadedFile } from './data-files/load';
 import type { Dataset } from './datasets';
 import { BackpropError, formatValue } from './errors';
 import { readIdx, valueOffset, type IdxArray, type IdxType } from './idx';

@@ -29,7 +29,7 @@ export type {
 export type { TensorData } from './data';
 export { datasets, type Dataset, type SpiralsOptions, type BlobsOptions } from './datasets';
 export { readCheckpoint, type LoadedCheckpoint, type CheckpointConfig, type CheckpointRunPosition } from './checkpoint';
-export { loadDataFile, type LoadedFile, type LoadDataFileOptions } from './csv';
+export { loadDataFile, type LoadedFile, type LoadDataFileOptions } from './data-files/load';
 export { readIdx, type IdxArray, type IdxType } from './idx';
 export type { IdxDatasetOptions } from './idx-data';
 export {

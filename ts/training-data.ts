@@ -3,7 +3,7 @@
  * CSV/JSONL/IDX file) into the checked arrays the native engine trains on.
  * Shared by Trainer and MultiRunTrainer so both read files the same way.
  */
-import { loadDataFile } from './csv';
+import { loadDataFile } from './data-files/load';
 import { prepareData, toClassLabels, type DataModel, type PreparedData, type TensorData } from './data';
 import { BackpropError } from './errors';
 

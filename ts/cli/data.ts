@@ -5,7 +5,7 @@
 import { createReadStream } from 'node:fs';
 import * as path from 'node:path';
 import type { Task } from '../config';
-import { loadDataFile, type LoadedFile } from '../csv';
+import { loadDataFile, type LoadedFile } from '../data-files/load';
 import { datasets } from '../datasets';
 import { BackpropError, formatValue } from '../errors';
 
