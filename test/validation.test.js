@@ -38,6 +38,10 @@ const typoCases = [
   ['datasets.blobs()', () => bp.datasets.blobs({ classs: 3 }), 'classs', 'classes'],
   ['createEventHub()', () => bp.createEventHub({ maxStepRat: 10 }), 'maxStepRat', 'maxStepRate'],
   ['new GPUSafetyConfig()', () => new bp.GPUSafetyConfig({ tempCritcal: 85 }), 'gpuSafety.tempCritcal', 'tempCritical'],
+  ['new GPUMonitor()', () => new bp.GPUMonitor({ deviceIndicies: [0] }), 'deviceIndicies', 'deviceIndices'],
+  ['new GPUMonitor() handler', () => new bp.GPUMonitor({ onstatus: () => undefined }), 'onstatus', 'onStatus'],
+  ['new MultiRunConfig()', () => new bp.MultiRunConfig({ numRun: 3 }), 'numRun', 'numRuns'],
+  ['new MultiRunTrainer() gpuMonitor', () => new bp.MultiRunTrainer({ model, gpuMonitor: { deviceIdx: 0 } }), 'gpuMonitor.deviceIdx', 'deviceIndex'],
 ];
 
 describe('option validation: one module, the same details everywhere', () => {
@@ -91,5 +95,37 @@ describe('option validation: one module, the same details everywhere', () => {
       assert.equal(error.details.field, field);
       assert.deepEqual(error.details.value, value);
     }
+  });
+
+  it('new GPUMonitor(): an unknown key is refused before any native monitor starts, naming the entry point', () => {
+    const error = configError(() => new bp.GPUMonitor({ source: bp.scriptedGPUSource([{ temperatureC: 50 }]), checkIntervalMs: 10 }));
+    assert.equal(error.details.field, 'checkIntervalMs');
+    assert.equal(error.details.value, 10);
+    assert.match(error.message, /new GPUMonitor\(\)/);
+    assert.match(error.message, /not one of: .*deviceIndices/);
+  });
+
+  it('new GPUMonitor(): a wrong value names the field and carries the value', () => {
+    const cases = [
+      [{ deviceIndex: -1 }, 'deviceIndex', -1],
+      [{ deviceIndices: [] }, 'deviceIndices', []],
+      [{ onWarning: 'x' }, 'onWarning', 'x'],
+      [{ libraryPath: 7 }, 'libraryPath', 7],
+      [{ logger: 'console' }, 'logger', 'console'],
+    ];
+    for (const [options, field, value] of cases) {
+      const error = configError(() => new bp.GPUMonitor(options));
+      assert.equal(error.details.field, field, JSON.stringify(options));
+      assert.deepEqual(error.details.value, value);
+    }
+  });
+
+  it('MultiRunTrainer.run(): an unknown option rejects with the field and a suggestion', async () => {
+    const trainer = new bp.MultiRunTrainer({ model, config: { numRuns: 1, enableGpuMonitoring: false } });
+    const data = bp.datasets.spirals({ samples: 30, classes: 3, seed: 1 });
+    const error = await configErrorAsync(() => trainer.run(data, { resum: true }));
+    assert.equal(error.details.field, 'resum');
+    assert.equal(error.details.value, true);
+    assert.equal(error.details.suggestion, 'resume');
   });
 });

@@ -1,12 +1,13 @@
 /**
  * The option checks every public entry point shares (trainer and train
- * options, multi-run configs, the dashboard hub and server, datasets, GPU
- * configs, fleet jobs). Every failure is a `CONFIG_INVALID` BackpropError
- * whose `details.field` names the option (dotted for nested ones, such as
- * `model.hiddenLayers`), whose `details.value` is what was given, and, for an
- * unknown key, whose `details.suggestion` is the known key it most likely
- * meant. Each `optional*` check treats `undefined` as "not given" and returns
- * undefined (or null) for it, so defaults stay at the call sites.
+ * options, multi-run configs and run() options, the dashboard hub and server,
+ * datasets, GPU configs and monitors, fleet jobs). Every failure is a
+ * `CONFIG_INVALID` BackpropError whose `details.field` names the option
+ * (dotted for nested ones, such as `model.hiddenLayers`), whose
+ * `details.value` is what was given, and, for an unknown key, whose
+ * `details.suggestion` is the known key it most likely meant. Each
+ * `optional*` check treats `undefined` as "not given" and returns undefined
+ * (or null) for it, so defaults stay at the call sites.
  */
 import { BackpropError, formatValue } from './errors';
 

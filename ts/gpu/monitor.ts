@@ -8,13 +8,14 @@
  */
 import { EventEmitter } from 'node:events';
 import type { GpuMonitorHandle, NativeGpuGuardPolicy, NativeGpuGuardStats, NativeGpuSample, TrainingSession } from '../../binding';
-import { BackpropError } from '../errors';
+import { BackpropError, formatValue } from '../errors';
 import { HandlerGuard } from '../handler-guard';
 import { callNative, native } from '../native';
 import { materialise, type GPUSource } from './scripted-source';
 import { isSimulatedSource, simulatedHandleOf } from './simulated-source';
 import { nativeConfig, toStatus } from './status';
 import { GPUSafetyConfig, type GPUSafetyConfigOptions, type GPUStatus } from './types';
+import { rejectUnknownKeys, requireRecord } from '../validation';
 
 export type GPUStatusHandler = (status: GPUStatus) => unknown;
 
@@ -55,6 +56,9 @@ export interface GPUMonitorEvents {
 }
 
 const HISTORY_LIMIT = 100;
+const GPU_MONITOR_KEYS: readonly (keyof GPUMonitorOptions)[] = [
+  'config', 'deviceIndex', 'deviceIndices', 'source', 'libraryPath', 'onStatus', 'onWarning', 'onCritical', 'onEmergency', 'logger',
+];
 
 export class GPUMonitor extends EventEmitter {
   onStatus: GPUStatusHandler | undefined;
@@ -79,13 +83,18 @@ export class GPUMonitor extends EventEmitter {
 
   constructor(options: GPUMonitorOptions = {}) {
     super();
-    if (typeof options !== 'object' || options === null) {
-      throw new BackpropError('CONFIG_INVALID', 'GPUMonitor takes an options object.', { field: 'options' });
-    }
+    requireRecord(options, 'options', 'Pass GPUMonitor options such as { deviceIndex: 0, config: { checkIntervalMs: 1000 } }, or none.');
+    rejectUnknownKeys(options as unknown as Record<string, unknown>, GPU_MONITOR_KEYS, '', { where: 'for new GPUMonitor()' });
     this.configValue = options.config instanceof GPUSafetyConfig ? options.config : new GPUSafetyConfig(options.config ?? {});
     const indices = options.deviceIndices ?? [options.deviceIndex ?? 0];
     if (!Array.isArray(indices) || indices.length === 0 || !indices.every((i) => Number.isInteger(i) && i >= 0)) {
-      throw new BackpropError('CONFIG_INVALID', 'deviceIndex/deviceIndices must be non-negative integers.', { field: 'deviceIndex' });
+      const field = options.deviceIndices !== undefined ? 'deviceIndices' : 'deviceIndex';
+      const value = options.deviceIndices ?? options.deviceIndex;
+      throw new BackpropError(
+        'CONFIG_INVALID',
+        `${field} must be ${field === 'deviceIndices' ? 'a non-empty list of integers >= 0' : 'an integer >= 0'} (got ${formatValue(value)}). Pass e.g. deviceIndex: 0 or deviceIndices: [0, 1].`,
+        { field, value },
+      );
     }
     this.deviceIndices = Object.freeze([...indices]);
     this.source = options.source ?? { kind: 'nvml' };
@@ -94,13 +103,19 @@ export class GPUMonitor extends EventEmitter {
       typeof source === 'object' && source !== null &&
       ((source as GPUSource).kind === 'nvml' || ((source as GPUSource).kind === 'scripted' && (!(source as { live?: unknown }).live || isSimulatedSource(source))));
     if (!known) {
-      throw new BackpropError('CONFIG_INVALID', 'source must come from scriptedGPUSource() or simulatedGPU(), or be omitted for NVML.', { field: 'source' });
+      throw new BackpropError('CONFIG_INVALID', 'source must come from scriptedGPUSource() or simulatedGPU(), or be omitted for NVML.', { field: 'source', value: options.source });
+    }
+    if (options.libraryPath !== undefined && typeof options.libraryPath !== 'string') {
+      throw new BackpropError('CONFIG_INVALID', `libraryPath must be a file path string (got ${formatValue(options.libraryPath)}). Pass e.g. '/usr/lib/libnvidia-ml.so.1', or leave it out.`, { field: 'libraryPath', value: options.libraryPath });
+    }
+    if (options.logger !== undefined && typeof options.logger !== 'function') {
+      throw new BackpropError('CONFIG_INVALID', `logger must be a function (got ${formatValue(options.logger)}). Pass e.g. (message) => console.warn(message), or leave it out.`, { field: 'logger', value: options.logger });
     }
     this.libraryPath = options.libraryPath ?? (this.source.kind === 'nvml' ? this.source.libraryPath ?? '' : '');
     for (const name of ['onStatus', 'onWarning', 'onCritical', 'onEmergency'] as const) {
       const fn = options[name];
       if (fn !== undefined && fn !== null && typeof fn !== 'function') {
-        throw new BackpropError('CONFIG_INVALID', `GPUMonitor ${name} must be a function.`, { field: name });
+        throw new BackpropError('CONFIG_INVALID', `GPUMonitor ${name} must be a function (got ${formatValue(fn)}). Pass a function, or leave it out.`, { field: name, value: fn });
       }
       this[name] = fn ?? undefined;
     }

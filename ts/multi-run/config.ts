@@ -8,7 +8,8 @@
  * Every failure is a BackpropError 'CONFIG_INVALID' with details.field set to
  * the option's name (e.g. 'replayFraction').
  */
-import { BackpropError, formatValue } from '../errors';
+import { formatValue } from '../errors';
+import { configError, rejectUnknownKeys } from '../validation';
 
 export type MergeMode = 'simple' | 'average';
 export type LrDecay = 'linear' | 'cosine' | 'constant';
@@ -120,15 +121,8 @@ export class MultiRunConfig {
 
   constructor(options: MultiRunConfigOptions = {}) {
     const opts = requireRecord(options);
+    rejectUnknownKeys(opts, MULTI_RUN_CONFIG_KEYS, '', { noun: 'MultiRunConfig' });
     for (const key of Object.keys(opts)) {
-      if (!(MULTI_RUN_CONFIG_KEYS as readonly string[]).includes(key)) {
-        const suggestion = closestKey(key, MULTI_RUN_CONFIG_KEYS);
-        throw configError(
-          key,
-          opts[key],
-          `Unknown MultiRunConfig option '${key}'.${suggestion ? ` Did you mean '${suggestion}'?` : ''} Known options: ${MULTI_RUN_CONFIG_KEYS.join(', ')}.`,
-        );
-      }
       if (opts[key] !== undefined) (this as Record<string, unknown>)[key] = opts[key];
     }
     checkConfig(this);
@@ -194,10 +188,6 @@ function checkConfig(c: MultiRunConfig): void {
 
 // ---------------------------------------------------------------------------
 
-function configError(field: string, value: unknown, message: string): BackpropError {
-  return new BackpropError('CONFIG_INVALID', message, { field, value });
-}
-
 function requireRecord(value: unknown): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw configError('config', value, `MultiRunConfig takes an object of options (got ${formatValue(value)}), e.g. new MultiRunConfig({ numRuns: 3 }).`);
@@ -229,32 +219,4 @@ function oneOf(c: MultiRunConfig, field: keyof MultiRunConfig, allowed: readonly
   if (typeof v !== 'string' || !allowed.includes(v)) {
     throw configError(field, v, `${field} must be one of ${allowed.map((a) => `'${a}'`).join(', ')} (got ${formatValue(v)}).`);
   }
-}
-
-function closestKey(key: string, known: readonly string[]): string | undefined {
-  const lower = key.toLowerCase();
-  const same = known.find((k) => k.toLowerCase() === lower);
-  if (same) return same;
-  let best: string | undefined;
-  let bestDistance = 3;
-  for (const k of known) {
-    const d = editDistance(lower, k.toLowerCase());
-    if (d < bestDistance) {
-      best = k;
-      bestDistance = d;
-    }
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
 }

@@ -7,8 +7,12 @@ import type { ResolvedTrainerOptions, StepEventsMode } from '../config';
 import { BackpropError, formatValue } from '../errors';
 import type { GPUSource } from '../gpu/scripted-source';
 import { GPUSafetyConfig, type GPUSafetyConfigOptions } from '../gpu/types';
+import { rejectUnknownKeys } from '../validation';
 import type { MultiRunConfig } from './config';
 import type { GPUMonitorOption } from './multi-run-trainer';
+
+const RUN_OPTION_KEYS = ['resume', 'label'] as const;
+const GPU_MONITOR_OPTION_KEYS = ['source', 'config', 'deviceIndex'] as const;
 
 /** The MultiRunTrainer's validated options, as each session reads them. */
 export interface SessionSettings {
@@ -31,11 +35,7 @@ export function resolveRunOptions(options: unknown): ResolvedRunOptions {
     throw new BackpropError('CONFIG_INVALID', `run() options must be an object such as { resume: true } (got ${formatValue(options)}).`, { field: 'options', value: options });
   }
   const o = options as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (key !== 'resume' && key !== 'label') {
-      throw new BackpropError('CONFIG_INVALID', `Unknown run() option '${key}' (known: resume, label).`, { field: key, value: o[key] });
-    }
-  }
+  rejectUnknownKeys(o, RUN_OPTION_KEYS, '', { where: 'for run()' });
   if (o.resume !== undefined && typeof o.resume !== 'boolean') {
     throw new BackpropError('CONFIG_INVALID', `resume must be true or false (got ${formatValue(o.resume)}).`, { field: 'resume', value: o.resume });
   }
@@ -51,11 +51,7 @@ export function resolveGpuMonitorOption(value: unknown): Readonly<GPUMonitorOpti
     throw new BackpropError('CONFIG_INVALID', `gpuMonitor must be an object { source, config, deviceIndex } (got ${formatValue(value)}).`, { field: 'gpuMonitor', value });
   }
   const o = value as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (!['source', 'config', 'deviceIndex'].includes(key)) {
-      throw new BackpropError('CONFIG_INVALID', `Unknown gpuMonitor option '${key}' (known: source, config, deviceIndex).`, { field: `gpuMonitor.${key}`, value: o[key] });
-    }
-  }
+  rejectUnknownKeys(o, GPU_MONITOR_OPTION_KEYS, 'gpuMonitor.');
   if (o.deviceIndex !== undefined && (typeof o.deviceIndex !== 'number' || !Number.isInteger(o.deviceIndex) || o.deviceIndex < 0)) {
     throw new BackpropError('CONFIG_INVALID', `gpuMonitor.deviceIndex must be an integer >= 0 (got ${formatValue(o.deviceIndex)}).`, { field: 'gpuMonitor.deviceIndex', value: o.deviceIndex });
   }
