@@ -12,7 +12,7 @@ const { readIdx } = require(path.join(dist, 'idx'));
 const { isIdxPath } = require(path.join(dist, 'idx-data'));
 const { loadDataFile } = require(path.join(dist, 'data-files', 'load'));
 const { resolveTrainOptions } = require(path.join(dist, 'config'));
-const { datasets, Trainer } = require(dist);
+const { datasets, MultiRunTrainer, Trainer } = require(dist);
 const { runCli, parseNdjson } = require('./fixtures/cli-harness');
 
 /** An IDX file: magic 0x0000, type byte, dimension count, big-endian sizes, then the values. */
@@ -282,6 +282,35 @@ describe('IDX files', () => {
       assert.equal(run.steps, 6);
       const error = await rejection(trainer.train(images, { epochs: 1 }), 'CONFIG_INVALID');
       assert.equal(error.details.field, 'labels');
+    });
+
+    it('MultiRunTrainer.run(imagesFile, { labels }) trains each run on its chunk of the images, and checks labels before any work', async () => {
+      const images = write('mr-images-idx3-ubyte.gz', zlib.gzipSync(imagesBytes));
+      const labels = write('mr-labels-idx1-ubyte', labelsBytes);
+      const checkpointDir = path.join(dir, 'mr-session');
+      const config = { numRuns: 2, samplesPerRun: 2, stepsPerRun: 3, batchSize: 2, validationSamples: 0, validateEveryRun: false, enableGpuMonitoring: false, saveEveryRun: false, checkpointDir };
+      const trainer = new MultiRunTrainer({ model: { inputSize: 6, hiddenLayers: [8], outputSize: 3 }, device: 'cpu', threads: 1, seed: 3, config });
+      const result = await trainer.run(images, { labels });
+      assert.equal(result.totalRuns, 2);
+      assert.deepEqual(result.runs.map((r) => [r.steps, r.samples, r.failed]), [[3, 2, false], [3, 2, false]]);
+      assert.ok(result.runs.every((r) => Number.isFinite(r.finalLoss)));
+
+      // The same pixels and labels in memory train to the same losses: the file was read as Trainer.train reads it.
+      const x = Float32Array.from(pixels, (p) => p / 255);
+      const inMemory = new MultiRunTrainer({ model: { inputSize: 6, hiddenLayers: [8], outputSize: 3 }, device: 'cpu', threads: 1, seed: 3, config: { ...config, checkpointDir: path.join(dir, 'mr-memory') } });
+      const expected = await inMemory.run({ x, y: Int32Array.from(labelValues) });
+      assert.deepEqual(result.runs.map((r) => r.lossHistory), expected.runs.map((r) => r.lossHistory));
+
+      const fresh = path.join(dir, 'mr-refused');
+      const refused = new MultiRunTrainer({ model: { inputSize: 6, hiddenLayers: [8], outputSize: 3 }, device: 'cpu', threads: 1, config: { ...config, checkpointDir: fresh } });
+      let error = await rejection(refused.run(images), 'CONFIG_INVALID');
+      assert.equal(error.details.field, 'labels');
+      assert.match(error.message, /labels: 'train-labels-idx1-ubyte.gz'/);
+      error = await rejection(refused.run({ x, y: Int32Array.from(labelValues) }, { labels }), 'CONFIG_INVALID');
+      assert.equal(error.details.field, 'labels');
+      error = await rejection(refused.run(images, { labels, label: 'y' }), 'CONFIG_INVALID');
+      assert.equal(error.details.field, 'label');
+      assert.equal(fs.existsSync(fresh), false, 'a refused run() writes no session folder');
     });
 
     it('backprop train <images> --labels <labels> trains on IDX files; a missing or misplaced --labels is a usage error', async () => {

@@ -7,7 +7,7 @@
  * the value that was passed.
  */
 import { formatValue } from './errors';
-import { checkLabelsFile } from './idx-data';
+import { resolveLabelsOption } from './idx-data';
 import {
   configError,
   requireRecord,
@@ -338,15 +338,7 @@ export function resolveTrainOptions(options: unknown, data?: unknown): ResolvedT
   }) ?? 0;
 
   const label = optionalNonEmptyString(opts.label, 'label', 'Pass the name of the label column in the data file.');
-  const labels = optionalNonEmptyString(opts.labels, 'labels', "Pass the path of the IDX labels file, such as 'train-labels-idx1-ubyte.gz'.");
-  if (typeof data === 'string') checkLabelsFile(data, labels, label);
-  else if (data !== undefined && labels !== null) {
-    throw configError(
-      'labels',
-      opts.labels,
-      'labels names the labels file of an IDX images file, but the data given is not a file path. Remove labels; in-memory data carries its labels in y.',
-    );
-  }
+  const labels = resolveLabelsOption(data, opts.labels, label);
   const queueCapacity =
     optionalInteger(
       opts.queueCapacity,

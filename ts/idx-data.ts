@@ -18,6 +18,7 @@ import type { LoadedFile } from './data-files/load';
 import type { Dataset } from './datasets';
 import { BackpropError, formatValue } from './errors';
 import { readIdx, valueOffset, type IdxArray, type IdxType } from './idx';
+import { configError, optionalNonEmptyString } from './validation';
 
 export interface IdxDatasetOptions {
   /** Path of the IDX images file (n x ...), plain or gzip'd. */
@@ -77,6 +78,25 @@ export function checkLabelsFile(path: string, labels: unknown, label: string | n
       { field: 'label', value: label, path },
     );
   }
+}
+
+/**
+ * The labels option of train() and MultiRunTrainer.run(), checked against
+ * the data before anything is read: the path of an IDX images file needs it,
+ * any other path and in-memory data (whose labels are in y) refuse it.
+ * Returns the labels file, or null.
+ */
+export function resolveLabelsOption(data: unknown, labels: unknown, label: string | null): string | null {
+  const resolved = optionalNonEmptyString(labels, 'labels', "Pass the path of the IDX labels file, such as 'train-labels-idx1-ubyte.gz'.");
+  if (typeof data === 'string') checkLabelsFile(data, resolved, label);
+  else if (data !== undefined && resolved !== null) {
+    throw configError(
+      'labels',
+      labels,
+      'labels names the labels file of an IDX images file, but the data given is not a file path. Remove labels; in-memory data carries its labels in y.',
+    );
+  }
+  return resolved;
 }
 
 const SCALE: Readonly<Record<IdxType, number>> = {

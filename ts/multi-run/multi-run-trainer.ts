@@ -68,8 +68,14 @@ export interface MultiRunTrainerOptions extends Omit<TrainerOptions, 'learningRa
 export interface MultiRunOptions {
   /** Continue the interrupted session recorded in checkpointDir/run_history.json. */
   resume?: boolean;
-  /** Label column when `data` is a file path. */
+  /** Label column when `data` is a CSV/JSONL path. */
   label?: string;
+  /**
+   * The IDX labels file when `data` is an IDX images file, as in
+   * Trainer.train('train-images-idx3-ubyte.gz', { labels: 'train-labels-idx1-ubyte.gz' }).
+   * Required there, rejected for any other data.
+   */
+  labels?: string;
 }
 
 /** The record of one run. Frozen; an update (pruning) is a fresh object. */
@@ -243,7 +249,7 @@ export class MultiRunTrainer extends EventEmitter implements SessionSettings {
   }
 
   /**
-   * Runs the session on `data` ({ x, y } typed arrays, or a CSV/JSONL path).
+   * Runs the session on `data` ({ x, y } typed arrays, or a CSV/JSONL/IDX path).
    * Resolves with the MultiRunResult (also after abort() or early stopping);
    * rejects with a BackpropError for bad input (before any work), a run that
    * fails (e.g. RUNTIME_NON_FINITE_LOSS) or a GPU pause that cannot end
@@ -251,7 +257,7 @@ export class MultiRunTrainer extends EventEmitter implements SessionSettings {
    * in `err.result`.
    */
   async run(data: TensorData | string, options: MultiRunOptions = {}): Promise<MultiRunResult> {
-    const opts = resolveRunOptions(options);
+    const opts = resolveRunOptions(options, data);
     if (this.active) {
       throw new BackpropError('TRAINER_BUSY', 'This MultiRunTrainer is already running a session. Await run(), or abort() it first.', {});
     }

@@ -7,11 +7,12 @@ import type { ResolvedTrainerOptions, StepEventsMode } from '../config';
 import { BackpropError, formatValue } from '../errors';
 import type { GPUSource } from '../gpu/scripted-source';
 import { GPUSafetyConfig, type GPUSafetyConfigOptions } from '../gpu/types';
+import { resolveLabelsOption } from '../idx-data';
 import { rejectUnknownKeys } from '../validation';
 import type { MultiRunConfig } from './config';
 import type { GPUMonitorOption } from './multi-run-trainer';
 
-const RUN_OPTION_KEYS = ['resume', 'label'] as const;
+const RUN_OPTION_KEYS = ['resume', 'label', 'labels'] as const;
 const GPU_MONITOR_OPTION_KEYS = ['source', 'config', 'deviceIndex'] as const;
 
 /** The MultiRunTrainer's validated options, as each session reads them. */
@@ -27,10 +28,13 @@ export interface SessionSettings {
 export interface ResolvedRunOptions {
   resume: boolean;
   label: string | null;
+  /** The IDX labels file of an IDX images data path, or null. */
+  labels: string | null;
 }
 
-export function resolveRunOptions(options: unknown): ResolvedRunOptions {
-  if (options === undefined) return { resume: false, label: null };
+/** run()'s options, checked against `data` (labels belongs to IDX images file paths only) before anything is read. */
+export function resolveRunOptions(options: unknown, data: unknown): ResolvedRunOptions {
+  if (options === undefined) return { resume: false, label: null, labels: resolveLabelsOption(data, undefined, null) };
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new BackpropError('CONFIG_INVALID', `run() options must be an object such as { resume: true } (got ${formatValue(options)}).`, { field: 'options', value: options });
   }
@@ -42,7 +46,8 @@ export function resolveRunOptions(options: unknown): ResolvedRunOptions {
   if (o.label !== undefined && o.label !== null && (typeof o.label !== 'string' || o.label.trim() === '')) {
     throw new BackpropError('CONFIG_INVALID', `label must be a non-empty column name (got ${formatValue(o.label)}).`, { field: 'label', value: o.label });
   }
-  return { resume: o.resume === true, label: (o.label as string | undefined) ?? null };
+  const label = (o.label as string | undefined) ?? null;
+  return { resume: o.resume === true, label, labels: resolveLabelsOption(data, o.labels, label) };
 }
 
 export function resolveGpuMonitorOption(value: unknown): Readonly<GPUMonitorOption> | null {

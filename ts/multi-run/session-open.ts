@@ -41,7 +41,7 @@ export interface Session {
 
 export async function openSession(settings: SessionSettings, control: SessionControl, data: TensorData | string, opts: ResolvedRunOptions): Promise<Session> {
   const cfg = settings.config;
-  const prepared = await loadTrainingData(data, settings.trainerOptions.model, { label: opts.label });
+  const prepared = await loadTrainingData(data, settings.trainerOptions.model, { label: opts.label, labels: opts.labels });
   const plan = planData(prepared.rows, cfg, settings.trainerOptions.seed);
   const validation = cfg.validationSamples > 0 ? subset(prepared, plan.validationRows) : null;
   const dir = path.resolve(cfg.checkpointDir);
