@@ -12,7 +12,7 @@ import { checkOutputFolder } from '../files';
 import { EXIT_OK } from '../errors';
 import { integer, number, UsageError } from '../options';
 import type { Output } from '../output';
-import { MultiRunReporter } from '../reporters';
+import { MultiRunReporter } from '../multi-run-reporter';
 import { SCENARIOS } from '../scenarios';
 import { exitCodeFor, onInterrupt } from '../signals';
 import { addDashboardOptions, openRunDashboard, type RunDashboardFlags } from './serve';

@@ -16,7 +16,7 @@ import { EXIT_OK } from '../errors';
 import { checkOutputFolder, resolveCheckpoint } from '../files';
 import { integer, number, saveEvery, UsageError } from '../options';
 import type { Output } from '../output';
-import { TrainReporter, type TrainStartInfo } from '../reporters';
+import { TrainReporter, type TrainStartInfo } from '../train-reporter';
 import { SCENARIOS } from '../scenarios';
 import { addDashboardOptions, openRunDashboard, type RunDashboardFlags } from './serve';
 import { addDataOptions, addGpuOptions, addModelOptions, checkDataFlags, type DataFlags, type GpuFlags, type ModelFlags } from './shared';
