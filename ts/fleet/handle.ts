@@ -76,11 +76,11 @@ export class JobHandle extends EventEmitter {
     this.settled.catch(() => undefined);
   }
 
-  /** @internal Starts reading at `fromId`, after handing the already-stored `replay` entries over. */
-  listen(fromId: string, replay: [string, string[]][] = []): void {
+  /** @internal Starts reading at `fromId`, after handing the already-stored `replay` entries over (every one of them with `replayAll`). */
+  listen(fromId: string, replay: [string, string[]][] = [], replayAll = false): void {
     for (const [id, fields] of replay) {
       const event = parseEvent(this.id, id, fields);
-      if (event) this.take(event, true);
+      if (event) this.take(event, !replayAll);
     }
     if (this.ended) return;
     const last = replay.length > 0 ? replay[replay.length - 1]![0] : fromId;

@@ -28,6 +28,16 @@ export interface TrainingQueueOptions {
   name?: string;
 }
 
+export interface AttachOptions {
+  /**
+   * What a handle replays of the events stored before it attached: 'critical'
+   * (the default: epoch, save, runStart, runComplete, complete, error; earlier
+   * steps only update `status`) or 'all' (every stored event, steps included,
+   * as a dashboard drawing the whole curve wants).
+   */
+  replay?: 'critical' | 'all';
+}
+
 export interface JobCounts {
   waiting: number;
   active: number;
@@ -121,8 +131,12 @@ export class TrainingQueue {
    * A handle on a job submitted elsewhere: replays its critical events so far,
    * then follows it live. Rejects with JOB_NOT_FOUND for an unknown id.
    */
-  async attach(jobId: string): Promise<JobHandle> {
+  async attach(jobId: string, options: AttachOptions = {}): Promise<JobHandle> {
     this.checkOpen();
+    const replay = options?.replay ?? 'critical';
+    if (replay !== 'critical' && replay !== 'all') {
+      throw new BackpropError('CONFIG_INVALID', `attach() replay must be 'critical' or 'all' (got ${String(replay)}). Leave it out for the critical events only.`, { field: 'replay', value: replay });
+    }
     if (typeof jobId !== 'string' || jobId === '') {
       throw new BackpropError('CONFIG_INVALID', `attach(jobId) needs the id of a submitted job (got ${String(jobId)}). Use handle.id from submit().`, { field: 'jobId', value: jobId });
     }
@@ -137,7 +151,7 @@ export class TrainingQueue {
     const kind = (job?.data as { job?: { kind?: unknown } } | undefined)?.job?.kind;
     const handle = this.handleFor(jobId, kind === 'train' || kind === 'multi-run' ? kind : null);
     // After the caller's `await` has resumed and added its listeners, so the replay reaches them.
-    setImmediate(() => handle.listen('0', entries));
+    setImmediate(() => handle.listen('0', entries, replay === 'all'));
     return handle;
   }
 
