@@ -129,7 +129,7 @@ export class EventHub extends EventEmitter implements HubForServer, MetricsSourc
    */
   watch(obj: object, options: WatchOptions = {}): string {
     if (this.closedFlag) throw new BackpropError('CONFIG_INVALID', 'This event hub is closed; create a new one.', { field: 'hub' });
-    const takes = 'hub.watch() takes a Trainer, MultiRunTrainer, GPUMonitor, TrainingQueue or JobHandle';
+    const takes = 'hub.watch() takes a Trainer, MultiRunTrainer or GPUMonitor, or a fleet TrainingQueue or JobHandle';
     if (typeof obj !== 'object' || obj === null) throw new BackpropError('CONFIG_INVALID', `${takes}.`, { field: 'source', value: obj });
     const existing = this.book.sources.get(obj);
     if (existing) return existing.label;
