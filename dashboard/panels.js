@@ -68,6 +68,8 @@ const STATUS_CLASS = { running: 'st-running', completed: 'st-completed', aborted
 export function renderRuns(tbody, store) {
   const rows = [];
   const runs = [...store.runs.values()];
+  // The host column shows only for runs spread over machines (fleet jobs).
+  tbody.closest('table')?.classList.toggle('has-host', runs.some((r) => r.host));
   // Newest first, at most 200 rows.
   for (let i = runs.length - 1; i >= 0 && rows.length < 200; i--) {
     const r = runs[i];
@@ -80,6 +82,7 @@ export function renderRuns(tbody, store) {
     tr.append(
       el('td', 'mono', name),
       el('td', null, r.source),
+      el('td', 'col-host', r.host ? `${r.host}${r.attempt > 1 ? ` (attempt ${r.attempt})` : ''}` : ''),
       status,
       el('td', 'num', int(r.step)),
       el('td', 'num', num(r.status === 'running' ? r.loss : r.finalLoss ?? r.loss)),
@@ -93,7 +96,7 @@ export function renderRuns(tbody, store) {
   if (rows.length === 0) {
     const tr = el('tr');
     const td = el('td', 'muted empty', 'No run yet.');
-    td.colSpan = 9;
+    td.colSpan = 10;
     tr.append(td);
     rows.push(tr);
   }

@@ -124,7 +124,7 @@ export class Store {
 
   startRun(m) {
     const p = m.payload;
-    const run = this.newRun(p.source, m.runId, m.runIndex, { learningRate: p.learningRate ?? null, startedAt: m.time });
+    const run = this.newRun(p.source, m.runId, m.runIndex, { learningRate: p.learningRate ?? null, startedAt: m.time, host: p.host ?? null, attempt: p.attempt ?? null });
     const src = this.sources.get(p.source);
     if (src) {
       src.state = 'running';
@@ -199,7 +199,7 @@ export class Store {
     if (typeof p.validationLoss === 'number' && p.validationLoss !== hadValidation) this.validation.push(run.offset + run.step, p.validationLoss);
     if (run.offset + run.step > this.globalEnd) this.globalEnd = run.offset + run.step;
     const src = this.sources.get(p.source);
-    if (src && src.kind === 'trainer') src.state = 'idle';
+    if (src && (src.kind === 'trainer' || src.kind === 'fleetJob')) src.state = 'idle';
     this.setHubState(p.hubState);
     this.dirty.runs = true;
     this.dirty.charts = true;
@@ -226,6 +226,8 @@ export class Store {
         reason: r.reason,
         error: r.error,
         startedAt: r.startedAt,
+        host: r.host ?? null,
+        attempt: r.attempt ?? null,
       });
       const h = r.history;
       for (let i = 0; i < h.steps.length; i++) this.addPoint(run, h.steps[i], h.losses[i]);

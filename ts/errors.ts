@@ -28,7 +28,11 @@ export type BackpropErrorCode =
   /** Fleet mode: a job named a data path outside the worker's dataRoot. */
   | 'JOB_PATH_FORBIDDEN'
   /** Fleet mode: no job with that id in the queue. */
-  | 'JOB_NOT_FOUND';
+  | 'JOB_NOT_FOUND'
+  /** Fleet mode: BullMQ failed the job because it stalled more than maxStalledCount times. */
+  | 'JOB_STALLED'
+  /** Fleet mode: the job's kind does not take that command (pause, resume, setLearningRate on a multi-run job). */
+  | 'JOB_COMMAND_UNSUPPORTED';
 
 export class BackpropError extends Error {
   readonly code: BackpropErrorCode;

@@ -35,7 +35,8 @@ export const BROADCAST_TYPES = [
 ] as const;
 export type BroadcastType = (typeof BROADCAST_TYPES)[number];
 
-export type SourceKind = 'trainer' | 'multiRun' | 'gpuMonitor';
+/** 'fleetQueue': a TrainingQueue (its jobs are watched as 'fleetJob' sources, one per JobHandle). */
+export type SourceKind = 'trainer' | 'multiRun' | 'gpuMonitor' | 'fleetQueue' | 'fleetJob';
 export type SourceActivity = 'idle' | 'running' | 'paused' | 'stopping';
 export type RunStatus = 'running' | 'completed' | 'aborted' | 'failed';
 /** The hub's overall state, as the page's banner shows it. */

@@ -11,10 +11,11 @@
  * `status`), then goes on live.
  */
 import { EventEmitter } from 'node:events';
+import { BackpropError } from '../errors';
 import { configError } from '../validation';
 import { deserializeError } from './serialize';
 import { parseEvent } from './transport';
-import { CRITICAL_EVENTS, type FleetCommand, type FleetEvent, type JobState, type JobStatus, type SerializedError } from './types';
+import { CRITICAL_EVENTS, type FleetCommand, type FleetEvent, type FleetJob, type JobState, type JobStatus, type SerializedError } from './types';
 
 export interface JobHandleEvents {
   /** Every event as it travelled (all types, with seq, attempt and host). */
@@ -44,6 +45,8 @@ export interface HandleTransport {
 
 export class JobHandle extends EventEmitter {
   readonly id: string;
+  /** The job's kind, or null when the queue no longer holds the job (only its events are left). */
+  readonly kind: FleetJob['kind'] | null;
   private readonly transport: HandleTransport;
   private state: JobState = 'waiting';
   private attempt = 0;
@@ -60,9 +63,10 @@ export class JobHandle extends EventEmitter {
   private rejectResult!: (error: Error) => void;
 
   /** @internal Made by TrainingQueue.submit() and attach(). */
-  constructor(jobId: string, transport: HandleTransport) {
+  constructor(jobId: string, kind: FleetJob['kind'] | null, transport: HandleTransport) {
     super();
     this.id = jobId;
+    this.kind = kind;
     this.transport = transport;
     this.settled = new Promise<unknown>((resolve, reject) => {
       this.resolveResult = resolve;
@@ -72,11 +76,11 @@ export class JobHandle extends EventEmitter {
     this.settled.catch(() => undefined);
   }
 
-  /** @internal Starts reading at `fromId`, after handing the already-stored `replay` entries over. */
-  listen(fromId: string, replay: [string, string[]][] = []): void {
+  /** @internal Starts reading at `fromId`, after handing the already-stored `replay` entries over (every one of them with `replayAll`). */
+  listen(fromId: string, replay: [string, string[]][] = [], replayAll = false): void {
     for (const [id, fields] of replay) {
       const event = parseEvent(this.id, id, fields);
-      if (event) this.take(event, true);
+      if (event) this.take(event, !replayAll);
     }
     if (this.ended) return;
     const last = replay.length > 0 ? replay[replay.length - 1]![0] : fromId;
@@ -103,15 +107,18 @@ export class JobHandle extends EventEmitter {
     return this.send({ type: 'abort', reason: String(reason) });
   }
 
+  /** Holds a train job at its next step boundary. A multi-run job rejects with JOB_COMMAND_UNSUPPORTED. */
   pause(): Promise<void> {
-    return this.send({ type: 'pause' });
+    return this.unsupported('pause') ?? this.send({ type: 'pause' });
   }
 
   resume(): Promise<void> {
-    return this.send({ type: 'resume' });
+    return this.unsupported('resume') ?? this.send({ type: 'resume' });
   }
 
   setLearningRate(learningRate: number): Promise<void> {
+    const refused = this.unsupported('setLearningRate');
+    if (refused) return refused;
     if (typeof learningRate !== 'number' || !Number.isFinite(learningRate) || learningRate <= 0 || learningRate > 10) {
       return Promise.reject(configError('learningRate', learningRate, `learningRate must be a finite number in (0, 10] (got ${String(learningRate)}). Pass a positive step size such as 1e-3.`));
     }
@@ -121,6 +128,18 @@ export class JobHandle extends EventEmitter {
   /** Stops listening (the job goes on). */
   close(): void {
     this.transport.unsubscribe();
+  }
+
+  /** A multi-run session follows its own schedule run by run: only abort steers it from outside. */
+  private unsupported(command: 'pause' | 'resume' | 'setLearningRate'): Promise<never> | null {
+    if (this.kind !== 'multi-run') return null;
+    return Promise.reject(
+      new BackpropError(
+        'JOB_COMMAND_UNSUPPORTED',
+        `Job ${this.id} is a multi-run job, which does not take ${command}(): its runs follow the session's own learning-rate schedule and GPU pauses. Use abort() to stop it, or submit kind 'train' jobs to steer them live.`,
+        { jobId: this.id, command, kind: this.kind },
+      ),
+    );
   }
 
   private send(command: FleetCommand): Promise<void> {

@@ -4,7 +4,7 @@
  * (`backpropagate/fleet`; also reachable from the main entry, which loads
  * this module, and so bullmq and ioredis, only when a fleet name is used.)
  */
-export { TrainingQueue, type TrainingQueueOptions, type JobCounts, type WorkerInfo, type QueuedJobInfo } from './queue';
+export { TrainingQueue, type TrainingQueueOptions, type AttachOptions, type JobCounts, type WorkerInfo, type QueuedJobInfo } from './queue';
 export { TrainingWorker, type TrainingWorkerOptions, type WorkerEvents } from './worker';
 export { JobHandle, type JobHandleEvents } from './handle';
 export { validateJob } from './job';

@@ -3,7 +3,10 @@
  * submit() validates first (a bad job rejects with CONFIG_INVALID naming
  * details.field, and nothing is enqueued), then starts listening to the job's
  * event stream before the job is added, so not even its first event can be
- * missed. All handles of one queue object share one blocking reader.
+ * missed. All handles of one queue object share one blocking reader, each
+ * at its own position in its job's stream, so two handles on one job both
+ * get every event. A job BullMQ fails for stalling too often gets its
+ * terminal event from the queue side (stalls.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
@@ -15,13 +18,24 @@ import { JobHandle } from './handle';
 import { validateJob } from './job';
 import { queueMetrics } from './metrics';
 import { runSweep, type SweepResult, type SweepSpec } from './sweep';
-import { jobKeys, sendCommand, StreamReader, workersKey } from './transport';
+import { STALLED_REASON, StallWatch } from './stalls';
+import { jobKeys, sendCommand, StreamReader, workersKey, type StreamSubscription } from './transport';
 import type { FleetConnection, FleetJob, SweepTrialInfo } from './types';
 
 export interface TrainingQueueOptions {
   connection: FleetConnection;
   /** Default 'backprop'. */
   name?: string;
+}
+
+export interface AttachOptions {
+  /**
+   * What a handle replays of the events stored before it attached: 'critical'
+   * (the default: epoch, save, runStart, runComplete, complete, error; earlier
+   * steps only update `status`) or 'all' (every stored event, steps included,
+   * as a dashboard drawing the whole curve wants).
+   */
+  replay?: 'critical' | 'all';
 }
 
 export interface JobCounts {
@@ -64,7 +78,8 @@ export class TrainingQueue {
   private readonly queue: Queue;
   private readonly client: Redis;
   private readonly reader: StreamReader;
-  private closed = false;
+  private readonly stalls: StallWatch;
+  private closedFlag = false;
 
   constructor(options: TrainingQueueOptions) {
     const o = requireRecord(options, 'options', "Pass { connection: 'redis://127.0.0.1:6379' }.");
@@ -78,6 +93,12 @@ export class TrainingQueue {
     const readerClient = createClient(redis, 'bp-queue-events');
     readerClient.on('error', () => undefined);
     this.reader = new StreamReader(readerClient);
+    this.stalls = new StallWatch(this.name, redis, this.client);
+  }
+
+  /** True once close() was called. */
+  get closed(): boolean {
+    return this.closedFlag;
   }
 
   /** Validates and enqueues a job; resolves with its handle (listening already). */
@@ -88,7 +109,7 @@ export class TrainingQueue {
   /** @internal A sweep's trial: the job plus what its worker-side pruner needs. */
   async enqueue(job: FleetJob, sweep: SweepTrialInfo | undefined, jobId: string = randomUUID()): Promise<JobHandle> {
     this.checkOpen();
-    const handle = this.handleFor(jobId);
+    const handle = this.handleFor(jobId, job.kind);
     handle.listen('0');
     try {
       await this.queue.add(job.name ?? job.kind, sweep ? { v: 1, job, sweep } : { v: 1, job }, {
@@ -110,19 +131,27 @@ export class TrainingQueue {
    * A handle on a job submitted elsewhere: replays its critical events so far,
    * then follows it live. Rejects with JOB_NOT_FOUND for an unknown id.
    */
-  async attach(jobId: string): Promise<JobHandle> {
+  async attach(jobId: string, options: AttachOptions = {}): Promise<JobHandle> {
     this.checkOpen();
+    const replay = options?.replay ?? 'critical';
+    if (replay !== 'critical' && replay !== 'all') {
+      throw new BackpropError('CONFIG_INVALID', `attach() replay must be 'critical' or 'all' (got ${String(replay)}). Leave it out for the critical events only.`, { field: 'replay', value: replay });
+    }
     if (typeof jobId !== 'string' || jobId === '') {
       throw new BackpropError('CONFIG_INVALID', `attach(jobId) needs the id of a submitted job (got ${String(jobId)}). Use handle.id from submit().`, { field: 'jobId', value: jobId });
     }
     const keys = jobKeys(this.name, jobId);
-    const [job, entries] = await Promise.all([this.queue.getJob(jobId), this.client.xrange(keys.events, '-', '+')]);
+    const job = await this.queue.getJob(jobId);
+    // Failed for stalling while nobody listened: its stream gets the terminal event now.
+    if (job?.failedReason === STALLED_REASON) await this.stalls.record(jobId);
+    const entries = await this.client.xrange(keys.events, '-', '+');
     if (!job && entries.length === 0) {
       throw new BackpropError('JOB_NOT_FOUND', `No job '${jobId}' in queue '${this.name}' (never submitted, or removed after its retention time). Check the id and the queue name.`, { jobId, queue: this.name });
     }
-    const handle = this.handleFor(jobId);
+    const kind = (job?.data as { job?: { kind?: unknown } } | undefined)?.job?.kind;
+    const handle = this.handleFor(jobId, kind === 'train' || kind === 'multi-run' ? kind : null);
     // After the caller's `await` has resumed and added its listeners, so the replay reaches them.
-    setImmediate(() => handle.listen('0', entries));
+    setImmediate(() => handle.listen('0', entries, replay === 'all'));
     return handle;
   }
 
@@ -158,23 +187,32 @@ export class TrainingQueue {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    await this.stalls.close();
     await this.reader.close();
     await this.queue.close();
     this.client.disconnect();
   }
 
-  private handleFor(jobId: string): JobHandle {
+  private handleFor(jobId: string, kind: FleetJob['kind'] | null): JobHandle {
     const keys = jobKeys(this.name, jobId);
-    return new JobHandle(jobId, {
+    this.stalls.start();
+    let subscription: StreamSubscription | null = null;
+    return new JobHandle(jobId, kind, {
       send: (command) => sendCommand(this.client, keys, command),
-      subscribe: (fromId, onEntry) => this.reader.add(keys.events, fromId, onEntry),
-      unsubscribe: () => this.reader.remove(keys.events),
+      subscribe: (fromId, onEntry) => {
+        if (subscription) this.reader.remove(subscription);
+        subscription = this.reader.add(keys.events, fromId, onEntry);
+      },
+      unsubscribe: () => {
+        if (subscription) this.reader.remove(subscription);
+        subscription = null;
+      },
     });
   }
 
   private checkOpen(): void {
-    if (this.closed) throw new BackpropError('CONFIG_INVALID', 'This TrainingQueue is closed. Make a new one.', { field: 'queue' });
+    if (this.closedFlag) throw new BackpropError('CONFIG_INVALID', 'This TrainingQueue is closed. Make a new one.', { field: 'queue' });
   }
 }

@@ -39,7 +39,7 @@ export function sweepKey(queue: string, sweepId: string, epoch: number): string 
 const MAX_STREAM_LENGTH = 200_000;
 
 /**
- * ARGV[3] is the attempt and ARGV[4] the event's index within it: ioredis
+ * ARGV[3] names the writer (the attempt) and ARGV[4] the event's index within it: ioredis
  * re-sends commands that were in flight when a connection dropped, and one of
  * those may already have been applied; the index makes the append idempotent.
  */
@@ -51,7 +51,7 @@ local seq = redis.call('INCR', KEYS[1])
 local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'seq', seq, 'ev', ARGV[1])
 return {seq, id}`;
 
-type AppendingRedis = Redis & { bpAppendEvent(seqKey: string, streamKey: string, sentKey: string, body: string, maxLen: number, attempt: number, index: number): Promise<[number, string]> };
+type AppendingRedis = Redis & { bpAppendEvent(seqKey: string, streamKey: string, sentKey: string, body: string, maxLen: number, writer: string, index: number): Promise<[number, string]> };
 
 function withAppend(client: Redis): AppendingRedis {
   const c = client as AppendingRedis;
@@ -67,9 +67,13 @@ export interface EventBody {
   data: Record<string, unknown>;
 }
 
-/** Appends one event; resolves with its seq. Calls on one client are sent, and applied, in call order. */
-export async function appendEvent(client: Redis, keys: StreamKeys, body: EventBody, index: number): Promise<number> {
-  const [seq] = await withAppend(client).bpAppendEvent(keys.seq, keys.events, keys.sent, JSON.stringify(body), MAX_STREAM_LENGTH, body.attempt, index);
+/**
+ * Appends one event; resolves with its seq (0 when `index` was already appended for `writer`).
+ * Calls on one client are sent, and applied, in call order. `writer` names who
+ * appends (by default the attempt): each writer's indexes are idempotent.
+ */
+export async function appendEvent(client: Redis, keys: StreamKeys, body: EventBody, index: number, writer: string = String(body.attempt)): Promise<number> {
+  const [seq] = await withAppend(client).bpAppendEvent(keys.seq, keys.events, keys.sent, JSON.stringify(body), MAX_STREAM_LENGTH, writer, index);
   return Number(seq);
 }
 
@@ -113,39 +117,72 @@ export function parseCommand(fields: string[]): (FleetCommand & { sentAt?: numbe
 
 type StreamReply = [key: string, entries: [id: string, fields: string[]][]][] | null;
 
+/** One reader of one stream: where it is, and what it hands entries to. */
+export interface StreamSubscription {
+  readonly key: string;
+  lastId: string;
+  readonly onEntry: (id: string, fields: string[]) => void;
+}
+
+/** Orders Redis stream ids ('<ms>-<n>'; a bare '0' is the start). */
+export function compareStreamIds(a: string, b: string): number {
+  const [am = '0', an = '0'] = a.split('-');
+  const [bm = '0', bn = '0'] = b.split('-');
+  return Number(am) - Number(bm) || Number(an) - Number(bn);
+}
+
 /**
  * Reads many streams over one blocking connection (XREAD over every stream
- * registered), handing each entry to its stream's handler in stream order.
- * A stream added while the read is blocked is picked up within `blockMs`.
+ * registered), handing each entry to its subscribers in stream order. A
+ * stream may have many subscribers, each at its own position (a handle
+ * replaying from the start next to one following live): the stream is read
+ * from the position furthest behind, and each subscriber gets only the
+ * entries after its own. A subscriber added while the read is blocked is
+ * picked up within `blockMs`.
  */
 export class StreamReader {
-  private readonly streams = new Map<string, { lastId: string; onEntry: (id: string, fields: string[]) => void }>();
+  private readonly streams = new Map<string, Set<StreamSubscription>>();
   private running = false;
   private closed = false;
   private loop: Promise<void> | null = null;
 
   constructor(private readonly client: Redis, private readonly blockMs = 200) {}
 
-  add(key: string, fromId: string, onEntry: (id: string, fields: string[]) => void): void {
-    this.streams.set(key, { lastId: fromId, onEntry });
-    if (!this.running && !this.closed) {
+  add(key: string, fromId: string, onEntry: (id: string, fields: string[]) => void): StreamSubscription {
+    const subscription: StreamSubscription = { key, lastId: fromId, onEntry };
+    if (this.closed) return subscription;
+    let subscribers = this.streams.get(key);
+    if (!subscribers) this.streams.set(key, (subscribers = new Set()));
+    subscribers.add(subscription);
+    if (!this.running) {
       this.running = true;
       this.loop = this.run();
     }
+    return subscription;
   }
 
-  remove(key: string): void {
-    this.streams.delete(key);
+  remove(subscription: StreamSubscription): void {
+    const subscribers = this.streams.get(subscription.key);
+    if (!subscribers) return;
+    subscribers.delete(subscription);
+    if (subscribers.size === 0) this.streams.delete(subscription.key);
   }
 
+  /** Streams being read. */
   get size(): number {
     return this.streams.size;
+  }
+
+  private earliest(subscribers: Set<StreamSubscription>): string {
+    let min: string | null = null;
+    for (const s of subscribers) if (min === null || compareStreamIds(s.lastId, min) < 0) min = s.lastId;
+    return min ?? '0';
   }
 
   private async run(): Promise<void> {
     while (!this.closed && this.streams.size > 0) {
       const keys = [...this.streams.keys()];
-      const ids = keys.map((k) => this.streams.get(k)!.lastId);
+      const ids = keys.map((k) => this.earliest(this.streams.get(k)!));
       let reply: StreamReply;
       try {
         reply = (await this.client.xread('COUNT', 1000, 'BLOCK', this.blockMs, 'STREAMS', ...keys, ...ids)) as StreamReply;
@@ -158,10 +195,14 @@ export class StreamReader {
       if (!reply) continue;
       for (const [key, entries] of reply) {
         for (const [id, fields] of entries) {
-          const stream = this.streams.get(key);
-          if (!stream) break;
-          stream.lastId = id;
-          stream.onEntry(id, fields);
+          const subscribers = this.streams.get(key);
+          if (!subscribers) break;
+          for (const s of [...subscribers]) {
+            // A subscriber removed by an earlier one's handler gets nothing more.
+            if (!subscribers.has(s) || compareStreamIds(id, s.lastId) <= 0) continue;
+            s.lastId = id;
+            s.onEntry(id, fields);
+          }
         }
       }
     }

@@ -181,7 +181,7 @@ export class TrainingWorker extends EventEmitter {
     const control = new JobControl(relay);
     this.emit('jobStart', jobId, attempt);
     relay.event('attempt', { attempt, host: this.host, worker: this.workerId });
-    this.commands.add(keys.commands, '0', (_id, fields) => {
+    const commands = this.commands.add(keys.commands, '0', (_id, fields) => {
       const command = parseCommand(fields);
       if (command) control.apply(command);
     });
@@ -224,7 +224,7 @@ export class TrainingWorker extends EventEmitter {
       const message = error instanceof Error ? error.message : String(error);
       throw permanent ? new UnrecoverableError(message) : error instanceof Error ? error : new Error(message);
     } finally {
-      this.commands.remove(keys.commands);
+      this.commands.remove(commands);
     }
   }
 

@@ -1,4 +1,7 @@
-/** `backprop serve`: the live dashboard in the browser (this machine's GPUs, or a demo session with --demo). */
+/**
+ * `backprop serve`: the live dashboard in the browser (this machine's GPUs, a
+ * demo session with --demo, or every job of a fleet queue with --redis).
+ */
 import type { Command } from 'commander';
 import { attachDashboard, type AttachedDashboard } from '../../dashboard';
 import { startDashboardCli } from '../../dashboard/cli';
@@ -7,6 +10,8 @@ import { EXIT_OK } from '../errors';
 import { integer, UsageError } from '../options';
 import type { Output } from '../output';
 import { onInterrupt } from '../signals';
+import { loadFleet } from './fleet-shared';
+import type { TrainingQueue } from '../../fleet';
 
 interface ServeFlags {
   port: number;
@@ -14,7 +19,12 @@ interface ServeFlags {
   token?: string;
   demo?: boolean;
   gpuInterval?: number;
+  redis?: string;
+  queue: string;
 }
+
+/** How long serve --redis waits for Redis before saying it does not answer (it keeps trying). */
+const REDIS_ANSWER_MS = 5000;
 
 export const DEFAULT_DASHBOARD_PORT = 8765;
 
@@ -24,6 +34,9 @@ Examples:
   $ backprop serve                         this machine's GPUs, live
   $ backprop serve --port 9000 --token "$DASHBOARD_TOKEN"
   $ backprop train data.csv --dashboard    (or multi-run --dashboard): training on the same page
+  $ backprop serve --redis redis://queue-host:6379 --queue backprop
+                                           every job of a fleet queue: runs table with each job's
+                                           worker host, curves, Pause/Resume/Abort per job
 
 The URL carries the access token (?token=...), like Jupyter's; without it the page and its
 WebSocket are refused. The server listens on 127.0.0.1 only unless --host says otherwise.
@@ -42,6 +55,8 @@ export function registerServe(program: Command): void {
     .option('--token <token>', 'access token, 8 to 512 printable characters (default: a random one, printed with the URL)')
     .option('--demo', 'train on the built-in spirals data with a simulated GPU, so every panel has something to show')
     .option('--gpu-interval <ms>', 'GPU sampling interval in milliseconds (default: 1000; the demo: 500)', integer(1, 3_600_000))
+    .option('--redis <url>', "show every job of a fleet queue on this Redis (redis://[:password@]host:port[/db], rediss:// for TLS) instead of this machine's GPUs")
+    .option('--queue <name>', 'fleet queue name (with --redis)', 'backprop')
     .addHelpText('after', EXAMPLES)
     .action(action<ServeFlags>((out, _args, flags) => serve(out, flags)));
 }
@@ -53,15 +68,24 @@ export function isLoopback(host: string): boolean {
 
 async function serve(out: Output, o: ServeFlags): Promise<number> {
   if (o.host.trim() === '') throw new UsageError('--host needs an address such as 127.0.0.1 or 0.0.0.0.');
+  if (o.redis !== undefined && o.demo) throw new UsageError('--redis and --demo show different things: pass one of them.');
+  const fleet = o.redis !== undefined ? await loadFleet() : null;
+  // Built (and its URL checked) before the server starts, so a bad URL fails without serving anything.
+  const queue = fleet ? new fleet.TrainingQueue({ connection: o.redis!, name: o.queue }) : null;
   const handle = await startDashboardCli({
     port: o.port,
     host: o.host,
     token: o.token,
     demo: o.demo ? (o.gpuInterval !== undefined ? { gpuIntervalMs: o.gpuInterval } : true) : false,
     gpuIntervalMs: o.gpuInterval,
+    ...(queue ? { gpu: false } : {}),
     log: (line) => out.log(line),
+  }).catch(async (error: unknown) => {
+    await queue?.close();
+    throw error;
   });
   try {
+    if (queue) await watchQueue(out, handle.hub, queue);
     announce(out, handle.url, handle.server.port, handle.server.token, o.host);
     let stopping = false;
     const stopped = new Promise<'SIGINT' | 'SIGTERM'>((resolve) => {
@@ -84,10 +108,30 @@ async function serve(out: Output, o: ServeFlags): Promise<number> {
     out.log('Stopping the dashboard…');
   } finally {
     await handle.close();
+    await queue?.close();
   }
   // Ctrl-C is how a server is meant to stop: not a failure.
   return EXIT_OK;
 }
+
+/** Puts the queue's jobs on the page; says so when Redis does not answer yet (the queue keeps trying). */
+async function watchQueue(out: Output, hub: AttachedHub, queue: TrainingQueue): Promise<void> {
+  hub.watch(queue, { label: `queue:${queue.name}` });
+  let timer: NodeJS.Timeout | undefined;
+  const answered = await Promise.race([
+    queue.counts().then((counts) => counts, () => null),
+    new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), REDIS_ANSWER_MS))),
+  ]);
+  clearTimeout(timer);
+  if (answered) {
+    out.event('queue', { queue: queue.name, ...answered });
+    out.log(`Queue '${queue.name}': ${answered.active} running, ${answered.waiting + answered.prioritized + answered.delayed} waiting, ${answered.completed} completed, ${answered.failed} failed.`);
+  } else {
+    out.warn(`Redis does not answer for queue '${queue.name}' yet; its jobs appear on the page once it does.`);
+  }
+}
+
+type AttachedHub = Awaited<ReturnType<typeof startDashboardCli>>['hub'];
 
 /** Prints where the dashboard is (the URL carries the token), in every output mode. */
 export function announce(out: Output, url: string, port: number, token: string, host: string): void {

@@ -8,10 +8,13 @@ import type { CommandName } from '../protocol';
 import type { CommandInput, CommandResult, SourceEntry } from './model';
 import { errorSummary } from './model';
 import type { RunBook } from './run-book';
+import { adapterFor } from './sources';
 
 export function controlsOf(src: SourceEntry): CommandName[] {
   if (src.kind === 'gpuMonitor') return [];
   const o = src.obj;
+  const own = adapterFor(src.kind)?.controls;
+  if (own) return own(o as unknown as Record<string, unknown>);
   const out: CommandName[] = [];
   if (typeof o.pause === 'function') out.push('pause');
   if (typeof o.resume === 'function') out.push('resume');
@@ -38,7 +41,14 @@ function resolveTargets(book: RunBook, target: string | null | undefined): Sourc
   return running;
 }
 
-export function executeCommand(book: RunBook, input: CommandInput, from: string, allowCommands: boolean): CommandResult {
+/** Reports a command whose method answered with a promise that rejected (a remote job refusing it). */
+export type LateFailure = (label: string, command: CommandName, error: unknown) => void;
+
+function watchOutcome(value: unknown, label: string, command: CommandName, onLateFailure: LateFailure): void {
+  if (typeof (value as { then?: unknown })?.then === 'function') (value as Promise<unknown>).then(undefined, (error: unknown) => onLateFailure(label, command, error));
+}
+
+export function executeCommand(book: RunBook, input: CommandInput, from: string, allowCommands: boolean, onLateFailure: LateFailure = () => undefined): CommandResult {
   if (!allowCommands) return { ok: false, code: 'COMMANDS_DISABLED', message: 'This dashboard is read-only (allowCommands: false).' };
   const command = input.command;
   const targets = resolveTargets(book, input.target);
@@ -57,19 +67,20 @@ export function executeCommand(book: RunBook, input: CommandInput, from: string,
   try {
     for (const s of targets) {
       const o = s.obj;
+      const settle = (value: unknown): void => watchOutcome(value, s.label, command, onLateFailure);
       switch (command) {
         case 'pause':
-          o.pause!();
+          settle(o.pause!());
           break;
         case 'resume':
-          o.resume!();
+          settle(o.resume!());
           break;
         case 'abort':
           s.abortedBy = from;
-          o.abort!(input.reason ?? `aborted from the dashboard (${from})`);
+          settle(o.abort!(input.reason ?? `aborted from the dashboard (${from})`));
           break;
         case 'setLearningRate':
-          o.setLearningRate!(input.learningRate as number);
+          settle(o.setLearningRate!(input.learningRate as number));
           s.learningRate = input.learningRate as number;
           if (s.run && s.run.status === 'running') s.run.learningRate = s.learningRate;
           break;

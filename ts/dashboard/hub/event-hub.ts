@@ -40,7 +40,7 @@ import { attachHub, listenHub, type AttachOptions, type DashboardAttachment, typ
 import { ClientSessions } from './client-session';
 import { controlsOf, executeCommand } from './commands';
 import { resolveHubOptions, type EventHubOptions, type ResolvedHubOptions, type WatchOptions } from './options';
-import { newSourceEntry, type CommandInput, type CommandResult, type Listener, type SourceEntry } from './model';
+import { errorSummary, newSourceEntry, type CommandInput, type CommandResult, type Listener, type SourceEntry } from './model';
 import { MessageLog } from './replay';
 import { RunBook } from './run-book';
 import { buildSnapshot } from './snapshot';
@@ -63,6 +63,8 @@ export class EventHub extends EventEmitter implements HubForServer, MetricsSourc
   private readonly book: RunBook;
   private readonly sessions: ClientSessions;
   private readonly closers = new Set<() => Promise<void>>();
+  /** Adapter teardowns still running (hub.close() waits for them). */
+  private readonly teardowns = new Set<Promise<void>>();
   private pollTimer: NodeJS.Timeout | null = null;
   private labelCounters = new Map<string, number>();
   private warned = false;
@@ -121,19 +123,19 @@ export class EventHub extends EventEmitter implements HubForServer, MetricsSourc
   // Sources
 
   /**
-   * Subscribes to a Trainer, MultiRunTrainer or GPUMonitor; returns its label.
+   * Subscribes to a Trainer, MultiRunTrainer, GPUMonitor, fleet TrainingQueue
+   * (every job of the queue, live) or JobHandle; returns its label.
    * Watching an object twice returns the first label.
    */
   watch(obj: object, options: WatchOptions = {}): string {
     if (this.closedFlag) throw new BackpropError('CONFIG_INVALID', 'This event hub is closed; create a new one.', { field: 'hub' });
-    if (typeof obj !== 'object' || obj === null || typeof (obj as EventEmitter).on !== 'function') {
-      throw new BackpropError('CONFIG_INVALID', 'hub.watch() takes a Trainer, MultiRunTrainer or GPUMonitor.', { field: 'source', value: obj });
-    }
+    const takes = 'hub.watch() takes a Trainer, MultiRunTrainer or GPUMonitor, or a fleet TrainingQueue or JobHandle';
+    if (typeof obj !== 'object' || obj === null) throw new BackpropError('CONFIG_INVALID', `${takes}.`, { field: 'source', value: obj });
     const existing = this.book.sources.get(obj);
     if (existing) return existing.label;
     const adapter = options.kind !== undefined ? adapterFor(options.kind) : detectAdapter(obj);
-    if (!adapter) {
-      throw new BackpropError('CONFIG_INVALID', 'hub.watch() takes a Trainer, MultiRunTrainer or GPUMonitor (or pass { kind }).', { field: 'source', value: options.kind });
+    if (!adapter || (adapter.eventSource !== false && typeof (obj as EventEmitter).on !== 'function')) {
+      throw new BackpropError('CONFIG_INVALID', `${takes} (or pass { kind }).`, { field: 'source', value: options.kind ?? obj });
     }
     const label = this.labelFor(adapter.labelPrefix, options.label);
     if (options.batchSize !== undefined && !(Number.isInteger(options.batchSize) && options.batchSize > 0)) {
@@ -153,7 +155,15 @@ export class EventHub extends EventEmitter implements HubForServer, MetricsSourc
       src.listeners.push([event, safe]);
       (obj as EventEmitter).on(event, safe);
     };
-    adapter.subscribe({ src, book: this.book, on, broadcast: (type, runId, runIndex, payload, key) => this.broadcast(type, runId, runIndex, payload, key ?? null) });
+    const teardown = adapter.subscribe({
+      src,
+      book: this.book,
+      on,
+      broadcast: (type, runId, runIndex, payload, key) => this.broadcast(type, runId, runIndex, payload, key ?? null),
+      watch: (child, childOptions) => this.watch(child, childOptions),
+      unwatch: (child) => void this.unwatch(child),
+    });
+    src.teardown = teardown ?? null;
     this.book.sources.set(obj, src);
     this.book.labels.set(label, src);
     this.broadcast('watch', null, null, { source: label, kind: adapter.kind, controls: controlsOf(src), thresholds: facts.thresholds });
@@ -190,6 +200,15 @@ export class EventHub extends EventEmitter implements HubForServer, MetricsSourc
     for (const run of this.book.runs.values()) if (run.source === src) this.book.flushStep(run);
     for (const [event, fn] of src.listeners) src.obj.off(event, fn);
     src.listeners = [];
+    const teardown = src.teardown;
+    src.teardown = null;
+    if (teardown) {
+      const stopped: Promise<void> = Promise.resolve()
+        .then(teardown)
+        .catch((error: unknown) => this.noteError(error))
+        .finally(() => this.teardowns.delete(stopped));
+      this.teardowns.add(stopped);
+    }
     this.book.sources.delete(src.obj);
     this.book.labels.delete(src.label);
     if (!this.closedFlag) this.broadcast('unwatch', null, null, { source: src.label, hubState: this.state });
@@ -273,7 +292,9 @@ export class EventHub extends EventEmitter implements HubForServer, MetricsSourc
    * Logged as a 'command' message. Never throws.
    */
   command(input: CommandInput, from: string = 'api'): CommandResult {
-    const result = executeCommand(this.book, input, from, this.options.allowCommands);
+    const result = executeCommand(this.book, input, from, this.options.allowCommands, (label, command, error) => {
+      if (!this.closedFlag) this.log(`${command} on ${label} failed: ${errorSummary(error).message}`, 'error');
+    });
     this.counters.commands++;
     this.broadcast('command', null, null, {
       command: input.command,
@@ -370,6 +391,7 @@ export class EventHub extends EventEmitter implements HubForServer, MetricsSourc
     this.book.stopTimers();
     if (this.pollTimer) clearInterval(this.pollTimer);
     this.pollTimer = null;
+    await Promise.all([...this.teardowns]);
     await Promise.all([...this.closers].map((fn) => fn().catch((error) => this.noteError(error))));
     this.closers.clear();
     this.sessions.closeAll(1001, 'dashboard closed');

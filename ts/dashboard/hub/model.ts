@@ -13,10 +13,11 @@ export type Listener = (...args: any[]) => void; // eslint-disable-line @typescr
 
 /** The controls a source may have (duck-typed: a command is offered when its method exists). */
 export type Controllable = {
-  pause?: () => void;
-  resume?: () => void;
-  abort?: (reason?: string) => void;
-  setLearningRate?: (lr: number) => void;
+  // A remote source (a fleet job) answers with a promise: its rejection is reported, not thrown.
+  pause?: () => void | Promise<void>;
+  resume?: () => void | Promise<void>;
+  abort?: (reason?: string) => void | Promise<void>;
+  setLearningRate?: (lr: number) => void | Promise<void>;
   status?: unknown;
 };
 
@@ -39,6 +40,14 @@ export interface SourceEntry {
   /** Set when a client aborted this source, for the runEnd reason. */
   abortedBy: string | null;
   lastRunFailed: { status: RunStatus; reason: string | null } | null;
+  /** What the adapter stops when the source is unwatched (timers, child sources), or null. */
+  teardown: (() => Promise<void> | void) | null;
+}
+
+/** Where a run trains, for sources spread over machines (fleet jobs). */
+export interface RunOrigin {
+  host: string | null;
+  attempt: number | null;
 }
 
 export interface RunEntry {
@@ -62,6 +71,9 @@ export interface RunEntry {
   checkpointPath: string | null;
   error: { name: string; code: string | null; message: string } | null;
   reason: string | null;
+  /** Worker host and attempt of a fleet job's run; null for local runs. */
+  host: string | null;
+  attempt: number | null;
   history: LossHistory;
   /** Steps since the last step message, and their loss sum (for count / lossMean). */
   pendingCount: number;
@@ -148,5 +160,6 @@ export function newSourceEntry(label: string, kind: SourceKind, obj: SourceEntry
     runsTotal: { completed: 0, aborted: 0, failed: 0 },
     abortedBy: null,
     lastRunFailed: null,
+    teardown: null,
   };
 }

@@ -13,7 +13,7 @@ import type { GPUStatus } from '../../gpu/types';
 import { LossHistory } from '../history';
 import type { HubState, RunStatus, SourceActivity } from '../protocol';
 import type { ResolvedHubOptions } from './options';
-import { errorSummary, finiteOrNull, gpuPayload, type EpochInfo, type GpuEntry, type GpuReadErrorInfo, type RunEntry, type SourceEntry } from './model';
+import { errorSummary, finiteOrNull, gpuPayload, type EpochInfo, type GpuEntry, type GpuReadErrorInfo, type RunEntry, type RunOrigin, type SourceEntry } from './model';
 import type { Broadcast } from './replay';
 import { LatestWinsThrottle } from './throttle';
 
@@ -55,7 +55,7 @@ export class RunBook {
   // ---------------------------------------------------------------------
   // Runs
 
-  startRun(src: SourceEntry, runId: string | null, runIndex: number | null): RunEntry {
+  startRun(src: SourceEntry, runId: string | null, runIndex: number | null, origin: RunOrigin | null = null): RunEntry {
     if (src.run && src.run.status === 'running') this.flushStep(src.run);
     if (src.kind === 'trainer') {
       src.runId = runId;
@@ -89,6 +89,8 @@ export class RunBook {
       checkpointPath: null,
       error: null,
       reason: null,
+      host: origin?.host ?? null,
+      attempt: origin?.attempt ?? null,
       history: new LossHistory(this.options.historyPoints),
       pendingCount: 0,
       pendingLossSum: 0,
@@ -116,6 +118,7 @@ export class RunBook {
       learningRate: src.learningRate,
       numRuns: src.numRuns,
       batchSize: src.batchSize,
+      ...(origin ? { host: run.host, attempt: run.attempt } : {}),
     });
     return run;
   }
@@ -213,6 +216,7 @@ export class RunBook {
       reason: run.reason,
       abortedBy: src.abortedBy,
       hubState: this.state,
+      ...(run.host !== null || run.attempt !== null ? { host: run.host, attempt: run.attempt } : {}),
       ...extra,
     });
   }

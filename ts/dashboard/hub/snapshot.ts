@@ -43,6 +43,8 @@ export function buildSnapshot(book: RunBook, log: MessageLog, options: Readonly<
     checkpointPath: r.checkpointPath,
     error: r.error,
     reason: r.reason,
+    host: r.host,
+    attempt: r.attempt,
     history: r.history.toJSON(),
   }));
   const gpus = [...book.gpus.values()].map((g) => gpuPayload(g.status, g.source, g.thresholds));
