@@ -25,9 +25,9 @@
  * points each (decimated), the latest status per GPU and logSize log messages.
  *
  * The rooms: options.ts (checked options), sources/ (one adapter per source
- * kind), run-book.ts (what the sources are doing), throttle.ts, replay.ts and
- * snapshot.ts (seq numbers, replay, snapshots), commands.ts, client-session.ts
- * (the per-client protocol).
+ * kind), labels.ts (source labels), run-book.ts (what the sources are doing),
+ * throttle.ts, replay.ts and snapshot.ts (seq numbers, replay, snapshots),
+ * commands.ts, client-session.ts (the per-client protocol), metrics-view.ts.
  */
 import { EventEmitter } from 'node:events';
 import type * as http from 'node:http';
@@ -41,6 +41,8 @@ import { ClientSessions } from './client-session';
 import { controlsOf, executeCommand } from './commands';
 import { resolveHubOptions, type EventHubOptions, type ResolvedHubOptions, type WatchOptions } from './options';
 import { errorSummary, newSourceEntry, type CommandInput, type CommandResult, type Listener, type SourceEntry } from './model';
+import { SourceLabels } from './labels';
+import { metricsViewOf } from './metrics-view';
 import { MessageLog } from './replay';
 import { RunBook } from './run-book';
 import { buildSnapshot } from './snapshot';
@@ -66,7 +68,7 @@ export class EventHub extends EventEmitter implements HubForServer, MetricsSourc
   /** Adapter teardowns still running (hub.close() waits for them). */
   private readonly teardowns = new Set<Promise<void>>();
   private pollTimer: NodeJS.Timeout | null = null;
-  private labelCounters = new Map<string, number>();
+  private readonly labels: SourceLabels;
   private warned = false;
   private closedFlag = false;
   private registry: Registry | null = null;
@@ -78,6 +80,7 @@ export class EventHub extends EventEmitter implements HubForServer, MetricsSourc
     super();
     this.options = Object.freeze(resolveHubOptions(options));
     this.sessionId = this.options.sessionId;
+    this.labels = new SourceLabels((label) => this.book.labels.has(label));
     this.messageLog = new MessageLog(this.options.bufferSize, this.options.logSize, this.sessionId);
     this.book = new RunBook(this.options, (type, runId, runIndex, payload, key) => this.broadcast(type, runId, runIndex, payload, key ?? null), () => this.messageLog.seq);
     const hub = this;
@@ -137,7 +140,7 @@ export class EventHub extends EventEmitter implements HubForServer, MetricsSourc
     if (!adapter || (adapter.eventSource !== false && typeof (obj as EventEmitter).on !== 'function')) {
       throw new BackpropError('CONFIG_INVALID', `${takes} (or pass { kind }).`, { field: 'source', value: options.kind ?? obj });
     }
-    const label = this.labelFor(adapter.labelPrefix, options.label);
+    const label = this.labels.choose(adapter.labelPrefix, options.label);
     if (options.batchSize !== undefined && !(Number.isInteger(options.batchSize) && options.batchSize > 0)) {
       throw new BackpropError('CONFIG_INVALID', 'watch batchSize must be an integer >= 1.', { field: 'batchSize', value: options.batchSize });
     }
@@ -174,23 +177,6 @@ export class EventHub extends EventEmitter implements HubForServer, MetricsSourc
     const latest = adapter.initialGpuStatus?.(o) ?? null;
     if (latest) this.book.recordGpu(src, latest);
     return label;
-  }
-
-  private labelFor(prefix: string, label: string | undefined): string {
-    if (label !== undefined) {
-      if (typeof label !== 'string' || label.length === 0 || label.length > 100) {
-        throw new BackpropError('CONFIG_INVALID', 'watch label must be a non-empty string of at most 100 characters.', { field: 'label', value: label });
-      }
-      if (this.book.labels.has(label)) throw new BackpropError('CONFIG_INVALID', `The label '${label}' is already watched; labels must be unique.`, { field: 'label', value: label });
-      return label;
-    }
-    let next: string;
-    do {
-      const n = (this.labelCounters.get(prefix) ?? 0) + 1;
-      this.labelCounters.set(prefix, n);
-      next = `${prefix}-${n}`;
-    } while (this.book.labels.has(next));
-    return next;
   }
 
   /** Stops listening to a source (by object or label). Its runs stay in the snapshot. Returns false when it was not watched. */
@@ -410,22 +396,7 @@ export class EventHub extends EventEmitter implements HubForServer, MetricsSourc
 
   /** @internal Per-source figures for metrics.ts. */
   metricsView(): MetricsView {
-    return {
-      sources: this.book.controllable().map((s) => ({
-        label: s.label,
-        kind: s.kind,
-        activity: s.activity,
-        stepsTotal: s.stepsTotal,
-        runsTotal: s.runsTotal,
-        loss: s.run?.loss ?? null,
-        validationLoss: s.run?.validationLoss ?? null,
-        learningRate: s.learningRate,
-        stepsPerSecond: s.run?.status === 'running' ? s.run.stepsPerSecond : 0,
-        samplesPerSecond: s.run?.status === 'running' ? s.run.samplesPerSecond : s.batchSize !== null ? 0 : null,
-      })),
-      gpus: [...this.book.gpus.values()].map((g) => ({ status: g.status })),
-      clients: this.sessions.size,
-    };
+    return metricsViewOf(this.book, this.sessions.size);
   }
 }
 
