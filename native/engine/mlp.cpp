@@ -156,10 +156,24 @@ void columnSums(const float* m, int rows, int cols, float* out, ThreadPool* pool
   auto part = [&](int t) {
     const int c0 = chunks == 1 ? 0 : groups * t / chunks * 8;
     const int c1 = chunks == 1 || t == chunks - 1 ? cols : groups * (t + 1) / chunks * 8;
-    std::fill(out + c0, out + c1, 0.0f);
-    for (int r = 0; r < rows; ++r) {
-      const float* row = m + static_cast<size_t>(r) * cols;
-      for (int c = c0; c < c1; ++c) out[c] += row[c];
+    // 32 columns at a time summed in registers: accumulating into `out` itself made every row a
+    // load-add-store through memory (4x slower). Each column still adds its rows in order.
+    constexpr int kBlock = 32;
+    int c = c0;
+    for (; c + kBlock <= c1; c += kBlock) {
+      float acc[kBlock] = {};
+      for (int r = 0; r < rows; ++r) {
+        const float* row = m + static_cast<size_t>(r) * cols + c;
+        for (int j = 0; j < kBlock; ++j) acc[j] += row[j];
+      }
+      std::copy(acc, acc + kBlock, out + c);
+    }
+    if (c < c1) {
+      std::fill(out + c, out + c1, 0.0f);
+      for (int r = 0; r < rows; ++r) {
+        const float* row = m + static_cast<size_t>(r) * cols;
+        for (int j = c; j < c1; ++j) out[j] += row[j];
+      }
     }
   };
   if (chunks <= 1) {
