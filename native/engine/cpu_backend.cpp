@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "errors.hpp"
@@ -114,13 +115,27 @@ class CpuBackend final : public ComputeBackend {
     if (!x_) throw EngineError("RUNTIME_FAILED", "trainStep needs a dataset (uploadDataset first).");
     if (xb_.size() < static_cast<size_t>(batch) * static_cast<size_t>(model_.inputSize)) reserve(batch);
     const size_t in = static_cast<size_t>(model_.inputSize), out = static_cast<size_t>(model_.outputSize);
-    for (int i = 0; i < batch; ++i) {
-      const size_t row = rows[i];
-      std::memcpy(&xb_[static_cast<size_t>(i) * in], &x_[row * in], in * sizeof(float));
-      if (labels_)
-        lb_[static_cast<size_t>(i)] = labels_[row];
-      else
-        std::memcpy(&tb_[static_cast<size_t>(i) * out], &targets_[row * out], out * sizeof(float));
+    auto part = [&](int t, int tasks) {
+      const int i0 = static_cast<int>(static_cast<int64_t>(batch) * t / tasks);
+      const int i1 = static_cast<int>(static_cast<int64_t>(batch) * (t + 1) / tasks);
+      for (int i = i0; i < i1; ++i) {
+        const size_t row = rows[i];
+        std::memcpy(&xb_[static_cast<size_t>(i) * in], &x_[row * in], in * sizeof(float));
+        if (labels_)
+          lb_[static_cast<size_t>(i)] = labels_[row];
+        else
+          std::memcpy(&tb_[static_cast<size_t>(i) * out], &targets_[row * out], out * sizeof(float));
+      }
+    };
+    // The rows are scattered over the whole dataset, so copying them is bound by memory latency
+    // more than by one core's bandwidth: spread over the pool once a minibatch is big enough
+    // (128 KiB) to pay for the wake-up.
+    const int tasks = pool_ && static_cast<size_t>(batch) * in >= (size_t{1} << 15) ? pool_->size() : 1;
+    if (tasks <= 1) {
+      part(0, 1);
+    } else {
+      auto task = [&](int t) { part(t, tasks); };
+      pool_->parallelFor(tasks, task);
     }
   }
 

@@ -151,6 +151,7 @@ struct Problem {
   std::ptrdiff_t ldb;
   float* C;
   std::ptrdiff_t ldc;
+  const GemmEpilogue* epilogue;
 };
 
 inline int ceilDiv(int a, int b) { return (a + b - 1) / b; }
@@ -200,6 +201,8 @@ void runBlock(const Kernels& kern, const Problem& pr, int m0, int m1, int n0, in
               for (int j = 0; j < nr; ++j) cp[i * pr.ldc + j] = tile[i * NR + j];
           }
         }
+        // The last k-block made this mc x nc block final; it is still in L2.
+        if (pr.epilogue && pc + kc == pr.K) pr.epilogue->fn(pr.epilogue->ctx, ic, ic + mc, jc, jc + nc);
       }
     }
   }
@@ -253,10 +256,12 @@ void scaleC(int M, int N, float beta, float* C, std::ptrdiff_t ldc) {
 }  // namespace
 
 void sgemm(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A, int lda,
-           const float* B, int ldb, float beta, float* C, int ldc, ThreadPool* pool) {
+           const float* B, int ldb, float beta, float* C, int ldc, ThreadPool* pool,
+           const GemmEpilogue* epilogue) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == 0.0f) {
     scaleC(M, N, beta, C, ldc);
+    if (epilogue) epilogue->fn(epilogue->ctx, 0, M, 0, N);
     return;
   }
   const Kernels& kern = activeKernels();
@@ -279,6 +284,7 @@ void sgemm(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A,
   pr.ldb = ldb;
   pr.C = C;
   pr.ldc = ldc;
+  pr.epilogue = epilogue;
 
   const int threads = pool ? pool->size() : 1;
   const Grid grid = chooseGrid(kern, M, N, K, threads);

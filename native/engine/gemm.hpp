@@ -15,12 +15,23 @@ class ThreadPool;
 
 enum class Trans { No, Yes };
 
+// Work on a block of C once it holds its final values: fn(ctx, m0, m1, n0, n1) for the rows
+// [m0, m1) and columns [n0, n1), called on the thread that computed the block, while it is still
+// in that core's cache, for blocks that together cover C exactly once. Blocks of different calls
+// may run concurrently, so fn may only touch its own block (of C or of arrays shaped like it).
+struct GemmEpilogue {
+  void (*fn)(void* ctx, int m0, int m1, int n0, int n1);
+  void* ctx;
+};
+
 // Row-major: C[M x N] = alpha * op(A) * op(B) + beta * C, op(A) is M x K, op(B) is K x N.
 // lda/ldb/ldc are the row strides of the matrices as stored (A stored K x M when ta == Yes).
 // beta == 0 must ignore C's prior contents (C may hold NaN garbage). pool may be nullptr (single
-// thread). alpha == 0 or K == 0 reads neither A nor B (C = beta * C), as BLAS does.
+// thread). alpha == 0 or K == 0 reads neither A nor B (C = beta * C), as BLAS does. epilogue, when
+// given, runs on every block of C after the product (see GemmEpilogue).
 void sgemm(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A, int lda,
-           const float* B, int ldb, float beta, float* C, int ldc, ThreadPool* pool);
+           const float* B, int ldb, float beta, float* C, int ldc, ThreadPool* pool,
+           const GemmEpilogue* epilogue = nullptr);
 
 // Name of the kernel chosen at run time: "avx2-fma" or "generic".
 const char* gemmKernelName();

@@ -113,10 +113,19 @@ int stepBench(int batch, int threads, int steps) {
   size_t cursor = 0;
   auto step = [&] {
     if (cursor + batch > rows) cursor = 0;
-    for (int i = 0; i < batch; ++i) {
-      const size_t row = perm[cursor + i];
-      std::memcpy(&xb[static_cast<size_t>(i) * in], &x[row * in], in * sizeof(float));
-      lb[i] = y[row];
+    // Gathered over the pool as the CPU backend does (contiguous row ranges, one per thread).
+    const int tasks = pool ? pool->size() : 1;
+    auto gather = [&](int t) {
+      for (int i = batch * t / tasks; i < batch * (t + 1) / tasks; ++i) {
+        const size_t row = perm[cursor + i];
+        std::memcpy(&xb[static_cast<size_t>(i) * in], &x[row * in], in * sizeof(float));
+        lb[i] = y[row];
+      }
+    };
+    if (pool) {
+      pool->parallelFor(tasks, gather);
+    } else {
+      gather(0);
     }
     cursor += batch;
     mlp.forwardBackward(params.data(), grad.data(), xb.data(), lb.data(), nullptr, batch, pool.get());
