@@ -196,6 +196,28 @@ $('lr-form').addEventListener('submit', (event) => {
 });
 $('retry').addEventListener('click', () => live?.reconnectNow());
 
+// The runs table's per-row buttons (panels.js): one listener for every row, since rows are rebuilt.
+let rowAbortTimer = null;
+function disarmRowAbort() {
+  if (rowAbortTimer !== null) clearTimeout(rowAbortTimer);
+  rowAbortTimer = null;
+  store.armedAbort = null;
+  store.dirty.runs = true;
+}
+$('runs-body').addEventListener('click', (event) => {
+  const button = event.target instanceof Element ? event.target.closest('button[data-command]') : null;
+  if (!button) return;
+  const { command, target } = button.dataset;
+  if (command === 'abort' && store.armedAbort !== target) {
+    disarmRowAbort();
+    store.armedAbort = target;
+    rowAbortTimer = setTimeout(disarmRowAbort, 4000);
+    return;
+  }
+  if (command === 'abort') disarmRowAbort();
+  send(command, command === 'abort' ? { target, reason: 'aborted from the dashboard' } : { target });
+});
+
 // ---------------------------------------------------------------------------
 // Messages and the render loop
 

@@ -65,42 +65,106 @@ export function renderGpus(container, store) {
 
 const STATUS_CLASS = { running: 'st-running', completed: 'st-completed', aborted: 'st-aborted', failed: 'st-failed' };
 
+// Pause/Resume/Abort for one running run (each fleet job is its own source, so this is how a
+// queue's jobs are controlled one by one). The buttons carry the run id (or, without one, the source
+// label) as the command's target; app.js sends them. Abort takes a second click, as the header's does.
+function controlsKey(r, store) {
+  const src = store.sources.get(r.source);
+  if (r.status !== 'running' || !src) return '';
+  const controls = src.controls ?? [];
+  const paused = src.state === 'paused';
+  return [
+    !paused && controls.includes('pause') ? 'pause' : '',
+    paused && controls.includes('resume') ? 'resume' : '',
+    controls.includes('abort') ? (store.armedAbort === targetOf(r) ? 'armed' : 'abort') : '',
+  ].join(',');
+}
+
+const targetOf = (r) => r.runId ?? r.source;
+
+function fillControls(td, key, r) {
+  const button = (command, text, className = 'ghost') => {
+    const b = el('button', className, text);
+    b.type = 'button';
+    b.dataset.command = command;
+    b.dataset.target = targetOf(r);
+    return b;
+  };
+  const [pause, resume, abort] = key.split(',');
+  const buttons = [];
+  if (pause) buttons.push(button('pause', 'Pause'));
+  if (resume) buttons.push(button('resume', 'Resume'));
+  if (abort) buttons.push(button('abort', abort === 'armed' ? 'Confirm abort' : 'Abort', abort === 'armed' ? 'ghost danger armed' : 'ghost danger'));
+  td.replaceChildren(...buttons);
+}
+
+const COLUMNS = ['mono', null, 'col-host', null, 'num', 'num', 'num', 'num', 'num', 'num', 'row-controls'];
+
+function newRow() {
+  const tr = el('tr');
+  const cells = COLUMNS.map((className) => el('td', className));
+  tr.append(...cells);
+  return { tr, cells, status: null, controls: null };
+}
+
+function setText(td, text) {
+  if (td.textContent !== text) td.textContent = text;
+}
+
+// Rows are kept per run and updated in place, so a button under the pointer is not replaced by an
+// identical one between press and release (the table is redrawn several times a second).
+function updateRow(row, r, store) {
+  const [name, source, host, status, steps, loss, validation, lr, speed, time, controls] = row.cells;
+  row.tr.dataset.status = r.status;
+  row.tr.dataset.source = r.source;
+  setText(name, r.runIndex !== null && r.runIndex !== undefined ? `#${r.runIndex}` : shortId(r.runId));
+  setText(source, r.source);
+  setText(host, r.host ? `${r.host}${r.attempt > 1 ? ` (attempt ${r.attempt})` : ''}` : '');
+  if (row.status !== r.status) {
+    row.status = r.status;
+    status.replaceChildren(el('span', `badge ${STATUS_CLASS[r.status] ?? ''}`, r.status));
+  }
+  status.title = r.reason && r.status !== 'completed' ? r.reason : '';
+  setText(steps, int(r.step));
+  setText(loss, num(r.status === 'running' ? r.loss : r.finalLoss ?? r.loss));
+  setText(validation, num(r.validationLoss));
+  setText(lr, num(r.learningRate, 3));
+  setText(speed, r.status === 'running' ? rate(r.samplesPerSecond) : '–');
+  setText(time, seconds(r.durationSeconds));
+  const key = controlsKey(r, store);
+  if (row.controls !== key) {
+    row.controls = key;
+    fillControls(controls, key, r);
+  }
+}
+
+const rowsByTable = new WeakMap();
+
 export function renderRuns(tbody, store) {
-  const rows = [];
+  let cache = rowsByTable.get(tbody);
+  if (!cache) rowsByTable.set(tbody, (cache = new Map()));
   const runs = [...store.runs.values()];
   // The host column shows only for runs spread over machines (fleet jobs).
   tbody.closest('table')?.classList.toggle('has-host', runs.some((r) => r.host));
   // Newest first, at most 200 rows.
-  for (let i = runs.length - 1; i >= 0 && rows.length < 200; i--) {
+  const shown = new Map();
+  for (let i = runs.length - 1; i >= 0 && shown.size < 200; i--) {
     const r = runs[i];
-    const tr = el('tr');
-    tr.dataset.status = r.status;
-    const name = r.runIndex !== null && r.runIndex !== undefined ? `#${r.runIndex}` : shortId(r.runId);
-    const status = el('td');
-    status.append(el('span', `badge ${STATUS_CLASS[r.status] ?? ''}`, r.status));
-    if (r.reason && r.status !== 'completed') status.title = r.reason;
-    tr.append(
-      el('td', 'mono', name),
-      el('td', null, r.source),
-      el('td', 'col-host', r.host ? `${r.host}${r.attempt > 1 ? ` (attempt ${r.attempt})` : ''}` : ''),
-      status,
-      el('td', 'num', int(r.step)),
-      el('td', 'num', num(r.status === 'running' ? r.loss : r.finalLoss ?? r.loss)),
-      el('td', 'num', num(r.validationLoss)),
-      el('td', 'num', num(r.learningRate, 3)),
-      el('td', 'num', r.status === 'running' ? rate(r.samplesPerSecond) : '–'),
-      el('td', 'num', seconds(r.durationSeconds)),
-    );
-    rows.push(tr);
+    const row = cache.get(r.key) ?? newRow();
+    updateRow(row, r, store);
+    shown.set(r.key, row);
   }
+  rowsByTable.set(tbody, shown);
+  const rows = [...shown.values()].map((row) => row.tr);
   if (rows.length === 0) {
     const tr = el('tr');
     const td = el('td', 'muted empty', 'No run yet.');
-    td.colSpan = 10;
+    td.colSpan = COLUMNS.length;
     tr.append(td);
     rows.push(tr);
   }
-  tbody.replaceChildren(...rows);
+  const children = tbody.children;
+  if (children.length !== rows.length || rows.some((tr, i) => children[i] !== tr)) tbody.replaceChildren(...rows);
 }
 
 function describe(m) {

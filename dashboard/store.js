@@ -30,6 +30,8 @@ export class Store {
     this.gpus = new Map();
     this.log = [];
     this.globalEnd = 0;
+    /** Run id whose row Abort waits for its second click (app.js), or null. */
+    this.armedAbort = null;
     this.dirty = { charts: true, runs: true, gpus: true, log: true, state: true };
   }
 
@@ -65,6 +67,8 @@ export class Store {
       case 'state': {
         const src = this.sources.get(m.payload.source);
         if (src) src.state = m.payload.state;
+        // The runs table's per-row Pause/Resume follow the source's state.
+        this.dirty.runs = true;
         this.setHubState(m.payload.hubState);
         break;
       }

@@ -2,6 +2,7 @@
 // The dashboard page in real headless Chromium (Debian's chromium, driven by
 // playwright-core): it loads with the token, its loss curve grows, the GPU
 // panel follows a scripted GPU's condition, the Abort button ends the run,
+// each run's row pauses, resumes and aborts that run alone,
 // it reconnects after losing the server, and it draws 100 000 points through
 // per-pixel decimation. Skipped, with the reason, when no chromium exists.
 
@@ -133,14 +134,70 @@ describe('dashboard page in headless Chromium', function () {
     assert.deepEqual(errors, []);
   });
 
+  it('controls one run from its row: Pause and Resume on one trainer leave the other running, Abort takes two clicks and ends only its run', async function () {
+    this.timeout(120_000);
+    const hub = createEventHub({ maxStepRate: 20 });
+    track(() => hub.close());
+    const alpha = smallTrainer();
+    const beta = smallTrainer();
+    hub.watch(alpha, { label: 'alpha', batchSize: 16 });
+    hub.watch(beta, { label: 'beta', batchSize: 16 });
+    const sent = [];
+    hub.on('command', (c) => sent.push(c));
+    const server = await hub.listen();
+    const { page, errors } = await openPage(server.url);
+    await waitState(page, 'idle');
+    const runs = { alpha: longRun(alpha), beta: longRun(beta) };
+    track(async () => {
+      alpha.abort('test over');
+      beta.abort('test over');
+      await Promise.all(Object.values(runs).map((r) => r.catch(() => undefined)));
+    });
+    const row = (source) => `#runs-body tr[data-source="${source}"]`;
+    const button = (source, command) => `${row(source)} button[data-command="${command}"]`;
+    await page.waitForSelector(button('alpha', 'pause'), { timeout: 30_000 });
+    await page.waitForSelector(button('beta', 'pause'), { timeout: 30_000 });
+
+    await page.click(button('alpha', 'pause'));
+    await waitFor(() => alpha.status.state === 'paused', { timeoutMs: 30_000, message: 'alpha to pause' });
+    await page.waitForSelector(button('alpha', 'resume'), { timeout: 30_000 });
+    assert.equal(beta.status.state, 'running', 'pausing one row leaves the other run training');
+    assert.equal(await page.$(button('beta', 'resume')), null);
+
+    await page.click(button('beta', 'abort'));
+    // The row is redrawn on the page's panel timer: wait for it to ask for the second click.
+    await page.waitForFunction((sel) => document.querySelector(sel)?.textContent === 'Confirm abort', button('beta', 'abort'), { timeout: 10_000, polling: 50 });
+    assert.equal(beta.status.state, 'running', 'one click does not abort');
+    await page.click(button('beta', 'abort'));
+    await assert.rejects(runs.beta, (error) => error.name === 'AbortError');
+    await page.waitForSelector(`${row('beta')}[data-status="aborted"]`, { timeout: 30_000 });
+    assert.equal(await page.$(`${row('beta')} button`), null, 'a finished run has no buttons');
+    assert.equal(alpha.status.state, 'paused', 'aborting one row leaves the other run alone');
+
+    await page.click(button('alpha', 'resume'));
+    await waitFor(() => alpha.status.state === 'running', { timeoutMs: 30_000, message: 'alpha to resume' });
+    await page.waitForSelector(button('alpha', 'pause'), { timeout: 30_000 });
+    // What the page sent, as the hub received it (the page's own log scrolls epochs past quickly).
+    assert.deepEqual(sent.map((c) => `${c.command} ${c.result.ok ? c.result.targets.join(',') : c.result.code}`), ['pause alpha', 'abort beta', 'resume alpha']);
+    assert.ok(sent.every((c) => c.target === alpha.status.runId || c.command === 'abort'), 'each command names its run');
+    assert.deepEqual(errors, []);
+  });
+
   it('says the token was refused when the URL carries a wrong one', async () => {
     const hub = createEventHub();
     track(() => hub.close());
     const server = await hub.listen({ token: 'the-right-token' });
     const { page } = await openPage(`http://127.0.0.1:${server.port}/?token=a-wrong-token`);
-    await waitState(page, 'unauthorized');
-    assert.equal(await page.textContent('#state-text'), 'Token refused');
-    assert.match(await page.textContent('#state-detail'), /URL printed at start/);
+    // Read the banner in the same tick that shows the state: the page retries on its own, and on a
+    // loaded machine a retry ('Connecting…') can come between two separate reads.
+    const banner = await page.waitForFunction(
+      () => document.body.dataset.state === 'unauthorized' && { text: document.getElementById('state-text').textContent, detail: document.getElementById('state-detail').textContent },
+      null,
+      { timeout: 30_000, polling: 50 },
+    );
+    const { text, detail } = await banner.jsonValue();
+    assert.equal(text, 'Token refused');
+    assert.match(detail, /URL printed at start/);
     assert.equal(hub.clients().length, 0);
   });
 
