@@ -230,6 +230,12 @@ async function main() {
       }
     }
   } else add('SGEMM 2048²', 'numpy/OpenBLAS', 'skipped', '', '(/usr/bin/python3 has no numpy)');
+  // Debian's numpy and PyTorch take whichever libblas.so.3 is installed: without OpenBLAS that is
+  // the reference BLAS, some 30x slower, and a ratio against it would mean nothing.
+  const oursOneThread = rows.find((r) => r.group === 'SGEMM 2048²' && r.what === 'ours, 1 thread').value;
+  const referenceBlas = openblasBest !== null && openblasBest < 0.25 * oursOneThread;
+  if (referenceBlas) add('SGEMM 2048²', 'numpy/PyTorch BLAS', 'reference BLAS', '', '(not OpenBLAS: apt-get install libopenblas0-pthread; PyTorch rows skipped)');
+  const torchUsable = hasPython('torch') && !referenceBlas;
 
   const ours = {};
   for (const batch of [128, 1024]) {
@@ -243,7 +249,7 @@ async function main() {
   // torch.set_num_threads). Every configuration is reported; ratios use the best.
   const torchBest = {};
   const torchBestConfig = {};
-  if (hasPython('torch')) {
+  if (torchUsable) {
     for (const batch of [128, 1024]) {
       for (const config of TORCH_CONFIGS) {
         const r = python('pytorch_mlp.py', [batch, config.torch, 8192, quick ? 2 : 5], torchEnv(config));
@@ -261,9 +267,9 @@ async function main() {
         add(`train 784-256-128-10 b${batch}`, 'ratio ours / PyTorch best', ours[batch] / torchBest[batch], 'x', `best: ${configName(torchBestConfig[batch])}`);
       }
     }
-  } else add('train 784-256-128-10', 'PyTorch', 'skipped', '', '(/usr/bin/python3 cannot import torch; apt-get install python3-torch)');
+  } else if (!referenceBlas) add('train 784-256-128-10', 'PyTorch', 'skipped', '', '(/usr/bin/python3 cannot import torch; apt-get install python3-torch)');
 
-  const fashion = quick ? null : await fashionMnistRow(hasPython('torch'));
+  const fashion = quick ? null : await fashionMnistRow(torchUsable);
 
   const batched = [], naive = [];
   const n = quick ? 200000 : 1000000;
