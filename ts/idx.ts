@@ -17,6 +17,7 @@ import * as nodePath from 'node:path';
 import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 import { BackpropError } from './errors';
+import { fileReadError, type FileKind } from './file-errors';
 
 export type IdxType = 'uint8' | 'int8' | 'int16' | 'int32' | 'float32' | 'float64';
 
@@ -162,28 +163,13 @@ function decodeValues(bytes: Uint8Array, offset: number, count: number, type: Id
   }
 }
 
+const IDX_FILE: FileKind = { noun: 'IDX file', withArticle: 'an IDX file', folderHint: 'Pass the path of the file itself.', parseDetails: { offset: 0 } };
+
 async function readRaw(path: string): Promise<Buffer> {
   try {
     return await readFile(path);
   } catch (error) {
-    const code = (error as { code?: unknown } | null)?.code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') {
-      throw new BackpropError(
-        'INPUT_NOT_FOUND',
-        `IDX file not found: ${path} (resolved to ${nodePath.resolve(path)}). Check the path and the working directory.`,
-        { path },
-        { cause: error },
-      );
-    }
-    if (code === 'EISDIR') {
-      throw new BackpropError('INPUT_NOT_FOUND', `${path} is a folder, not an IDX file. Pass the path of the file itself.`, { path }, { cause: error });
-    }
-    throw new BackpropError(
-      'INPUT_PARSE',
-      `Could not read ${path}: ${error instanceof Error ? error.message : String(error)}. Check that the file is readable.`,
-      { path, offset: 0, errno: typeof code === 'string' ? code : null },
-      { cause: error },
-    );
+    throw fileReadError(path, error, IDX_FILE);
   }
 }
 

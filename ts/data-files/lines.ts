@@ -4,10 +4,11 @@
  * say what to check.
  */
 import { createReadStream } from 'node:fs';
-import * as nodePath from 'node:path';
-import { BackpropError, isBackpropError } from '../errors';
+import { isBackpropError } from '../errors';
+import { fileReadError, type FileKind } from '../file-errors';
 
 const READ_CHUNK_BYTES = 1 << 20;
+const DATA_FILE: FileKind = { noun: 'Data file', withArticle: 'a data file', folderHint: 'Pass the path of a .csv or .jsonl file.' };
 
 /**
  * Calls onLine for every line of the file (without its \n or \r\n), numbered
@@ -41,34 +42,11 @@ export async function forEachLine(path: string, onLine: (line: string, lineNumbe
     }
   } catch (error) {
     if (isBackpropError(error)) throw error;
-    throw fileReadError(path, error);
+    throw fileReadError(path, error, DATA_FILE);
   } finally {
     stream.destroy();
   }
   if (pending.length > 0) emit(pending.join(''));
-}
-
-function fileReadError(path: string, error: unknown): BackpropError {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (code === 'ENOENT' || code === 'ENOTDIR') {
-    return new BackpropError(
-      'INPUT_NOT_FOUND',
-      `Data file not found: ${path} (resolved to ${nodePath.resolve(path)}). Check the path and the working directory.`,
-      { path },
-      { cause: error },
-    );
-  }
-  if (code === 'EISDIR') {
-    return new BackpropError('INPUT_NOT_FOUND', `${path} is a folder, not a data file. Pass the path of a .csv or .jsonl file.`, { path }, {
-      cause: error,
-    });
-  }
-  return new BackpropError(
-    'INPUT_PARSE',
-    `Could not read ${path}: ${error instanceof Error ? error.message : String(error)}. Check that the file is readable.`,
-    { path, errno: typeof code === 'string' ? code : null },
-    { cause: error },
-  );
 }
 
 /** Whitespace-only lines carry no data and are skipped wherever they are (typically trailing newlines). */
