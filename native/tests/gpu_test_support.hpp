@@ -154,6 +154,10 @@ struct Collector {
       cv.notify_all();
     };
   }
+  std::size_t size() {
+    std::lock_guard<std::mutex> l(mu);
+    return samples.size();
+  }
   bool waitFor(std::size_t n, int timeoutMs = 5000) {
     std::unique_lock<std::mutex> l(mu);
     return cv.wait_for(l, std::chrono::milliseconds(timeoutMs), [&] { return samples.size() >= n; });

@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "gpu_test_support.hpp"
 #include "simulated_gpu.hpp"
 #include "testing.hpp"
 
@@ -20,30 +21,7 @@ GpuReading hot(double temperature) {
   return r;
 }
 
-struct Samples {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<GpuSample> list;
-  GpuMonitorThread::Sink sink() {
-    return [this](const GpuSample& s) {
-      std::lock_guard<std::mutex> l(mu);
-      list.push_back(s);
-      cv.notify_all();
-    };
-  }
-  size_t size() {
-    std::lock_guard<std::mutex> l(mu);
-    return list.size();
-  }
-  bool waitFor(size_t n) {
-    std::unique_lock<std::mutex> l(mu);
-    return cv.wait_for(l, std::chrono::seconds(5), [&] { return list.size() >= n; });
-  }
-  std::vector<GpuSample> copy() {
-    std::lock_guard<std::mutex> l(mu);
-    return list;
-  }
-};
+using Samples = gputest::Collector;
 
 }  // namespace
 
