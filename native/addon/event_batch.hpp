@@ -43,9 +43,7 @@ class BatchEncoder {
 
   // Returns false if the environment refused (it is shutting down).
   bool encode(napi_env env, const bp::EventBatch& batch, BatchValues& out) {
-    size_t live = 0;
-    for (const auto& e : batch.records) live += e.type != bp::EventType::Dropped;
-    const size_t n = live * kRecordStride;
+    const size_t n = batch.records.size() * kRecordStride;
     napi_value buffer = nullptr;
     double* r = reserve(env, n, buffer);
     if (r == nullptr) return false;
@@ -59,7 +57,6 @@ class BatchEncoder {
       }
     }
     for (const auto& e : batch.records) {
-      if (e.type == bp::EventType::Dropped) continue;
       r[0] = static_cast<double>(e.type);
       r[1] = e.a;
       r[2] = e.b;

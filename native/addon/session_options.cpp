@@ -85,7 +85,7 @@ bp::RunConfig parseRunConfig(const Napi::Object& o) {
   if (stepEvents != "coalesce" && stepEvents != "block")
     throw codedRangeError(o.Env(), "native option 'stepEvents' must be 'coalesce' or 'block' (got '" + stepEvents + "')");
   c.stepPolicy = stepEvents == "block" ? bp::OverflowPolicy::Block : bp::OverflowPolicy::Coalesce;
-  c.queueCapacity = static_cast<size_t>(int32Key(o, "queueCapacity", 1));
+  c.queueCapacity = static_cast<size_t>(int32Key(o, "queueCapacity", 1, 1000000));  // as the TS layer: the ring is sized from it
   c.validationSplit = numberKey(o, "validationSplit");
   if (c.validationSplit < 0 || c.validationSplit >= 1)
     throw codedRangeError(o.Env(), "native option 'validationSplit' must be in [0, 1)");
