@@ -28,7 +28,7 @@ export interface TrainingRunMetadata {
   /** The learning rate in force at the end. */
   readonly learningRate: number;
   readonly resumedFrom: string | null;
-  /** Matrix kernel in use: on the CPU "avx2-fma" or "generic", on a GPU "cuda-fp32" or "cuda-tf32". */
+  /** Matrix kernel in use: on the CPU "avx512", "avx2-fma" or "generic", on a GPU "cuda-fp32" or "cuda-tf32". */
   readonly kernel: string;
   /** Hottest GPU temperature seen by the run's GPU monitor, or null without one. */
   readonly gpuMaxTemp: number | null;

@@ -1,12 +1,15 @@
 // sgemm driver (cache blocking, threading, edge tiles) and the generic kernels,
-// all compiled for baseline x86-64; the AVX2+FMA kernels live in gemm_avx2.cpp
-// and are only called after the CPU was checked at run time.
+// all compiled for baseline x86-64; the AVX2+FMA kernels live in gemm_avx2.cpp,
+// the AVX-512 ones in gemm_avx512.cpp, and each is only called after the CPU
+// was checked at run time.
 #include "gemm.hpp"
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <new>
 
 #include "thread_pool.hpp"
@@ -72,7 +75,9 @@ const Kernels kGenericKernels = {kGenMR, kGenNR, 256, 128, 4096,
 // ---------------------------------------------------------------------------
 // Dispatch
 // ---------------------------------------------------------------------------
-std::atomic<bool> g_forceGeneric{false};
+// The widest family the caller allows (tests compare families; BACKPROP_GEMM_KERNEL lets a user
+// pin one, e.g. for bit-identical results across a fleet of mixed CPUs).
+std::atomic<int> g_cap{-1};  // -1: not read from the environment yet
 
 bool cpuHasAvx2Fma() {
 #if defined(__x86_64__) && defined(BP_HAVE_AVX2_KERNELS)
@@ -87,11 +92,46 @@ bool cpuHasAvx2Fma() {
 #endif
 }
 
-const Kernels& activeKernels() {
-#if defined(__x86_64__) && defined(BP_HAVE_AVX2_KERNELS)
-  if (!g_forceGeneric.load(std::memory_order_relaxed) && cpuHasAvx2Fma())
-    return gemm_detail::avx2Kernels();
+bool cpuHasAvx512() {
+#if defined(__x86_64__) && defined(BP_HAVE_AVX512_KERNELS)
+  // As for AVX2, libgcc reports AVX-512 only when the OS saves the zmm and mask state.
+  static const bool ok = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && cpuHasAvx2Fma();
+  }();
+  return ok;
+#else
+  return false;
 #endif
+}
+
+GemmKernelCap capFromEnvironment() {
+  const char* v = std::getenv("BACKPROP_GEMM_KERNEL");
+  if (v == nullptr) return GemmKernelCap::Best;
+  if (std::strcmp(v, "generic") == 0) return GemmKernelCap::Generic;
+  if (std::strcmp(v, "avx2") == 0 || std::strcmp(v, "avx2-fma") == 0) return GemmKernelCap::Avx2;
+  return GemmKernelCap::Best;  // "avx512", "auto" or anything else: the best the CPU has
+}
+
+GemmKernelCap currentCap() {
+  int cap = g_cap.load(std::memory_order_relaxed);
+  if (cap < 0) {
+    int expected = -1;
+    g_cap.compare_exchange_strong(expected, static_cast<int>(capFromEnvironment()));
+    cap = g_cap.load(std::memory_order_relaxed);
+  }
+  return static_cast<GemmKernelCap>(cap);
+}
+
+const Kernels& activeKernels() {
+  const GemmKernelCap cap = currentCap();
+#if defined(__x86_64__) && defined(BP_HAVE_AVX512_KERNELS)
+  if (cap == GemmKernelCap::Best && cpuHasAvx512()) return gemm_detail::avx512Kernels();
+#endif
+#if defined(__x86_64__) && defined(BP_HAVE_AVX2_KERNELS)
+  if (cap != GemmKernelCap::Generic && cpuHasAvx2Fma()) return gemm_detail::avx2Kernels();
+#endif
+  (void)cap;
   return kGenericKernels;
 }
 
@@ -139,7 +179,7 @@ Scratch& threadScratch() {
 
 // Packing routines may store a few floats past a micro-panel (vector tails).
 constexpr size_t kPackSlack = 64;
-constexpr int kMaxTile = 256;  // floats; >= mr * nr of every kernel family
+constexpr int kMaxTile = 12 * 32;  // floats; >= mr * nr of every kernel family
 
 struct Problem {
   bool ta, tb;
@@ -305,9 +345,19 @@ void sgemm(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A,
 }
 
 const char* gemmKernelName() {
-  return &activeKernels() == &kGenericKernels ? "generic" : "avx2-fma";
+  const Kernels& k = activeKernels();
+  if (&k == &kGenericKernels) return "generic";
+  return k.nr == 32 ? "avx512" : "avx2-fma";
 }
 
-bool gemmForceGeneric(bool force) { return g_forceGeneric.exchange(force); }
+GemmKernelCap gemmCapKernel(GemmKernelCap cap) {
+  const GemmKernelCap previous = currentCap();
+  g_cap.store(static_cast<int>(cap), std::memory_order_relaxed);
+  return previous;
+}
+
+bool gemmForceGeneric(bool force) {
+  return gemmCapKernel(force ? GemmKernelCap::Generic : GemmKernelCap::Best) == GemmKernelCap::Generic;
+}
 
 }  // namespace bp

@@ -4,8 +4,8 @@
 // Results are bit-identical for every thread count and every call: threads
 // only split C into blocks, K is never split, and each element of C goes
 // through exactly the same sequence of floating-point operations wherever its
-// tile falls. They may differ in the last bits between the AVX2 and the
-// generic kernel (FMA rounds once).
+// tile falls. They may differ in the last bits between kernel families
+// (AVX-512, AVX2, generic: tile shapes and FMA rounding differ).
 #pragma once
 #include <cstddef>
 
@@ -33,8 +33,15 @@ void sgemm(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A,
            const float* B, int ldb, float beta, float* C, int ldc, ThreadPool* pool,
            const GemmEpilogue* epilogue = nullptr);
 
-// Name of the kernel chosen at run time: "avx2-fma" or "generic".
+// Name of the kernel chosen at run time: "avx512", "avx2-fma" or "generic".
 const char* gemmKernelName();
+
+// The widest kernel family sgemm may use. Best: the widest the CPU supports (the default; the
+// environment variable BACKPROP_GEMM_KERNEL=avx2 or =generic lowers it when the process starts,
+// for results bit-identical across machines of different CPU generations). Returns the previous
+// cap. Not for use while another thread runs sgemm.
+enum class GemmKernelCap { Generic = 0, Avx2 = 1, Best = 2 };
+GemmKernelCap gemmCapKernel(GemmKernelCap cap);
 
 // Forces the generic kernel (for tests that compare the two); returns the previous setting.
 bool gemmForceGeneric(bool force);
@@ -61,6 +68,8 @@ struct Kernels {
 
 // Defined in gemm_avx2.cpp; only called after the CPU was checked for AVX2 and FMA.
 const Kernels& avx2Kernels();
+// Defined in gemm_avx512.cpp; only called after the CPU was checked for AVX-512F.
+const Kernels& avx512Kernels();
 
 }  // namespace gemm_detail
 

@@ -104,9 +104,9 @@ void checkAgainstReference(const Case& c, uint32_t seed, bool nanC, bp::ThreadPo
 
 const Trans kT[2] = {Trans::No, Trans::Yes};
 
-// Sizes around the micro-tile edges of both kernel families (6x16 and 4x8) and the cache blocks.
+// Sizes around the micro-tile edges of every kernel family (12x32, 6x16, 4x8) and the cache blocks.
 std::vector<Case> randomCases(uint32_t seed, int count) {
-  static const int dims[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 15, 16, 17, 23, 31, 32, 33, 47, 64, 97, 130};
+  static const int dims[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 15, 16, 17, 23, 24, 25, 31, 32, 33, 47, 64, 97, 130};
   const int nd = static_cast<int>(sizeof dims / sizeof dims[0]);
   static const float alphas[] = {1.0f, -0.5f, 2.0f};
   static const float betas[] = {0.0f, 1.0f, -1.5f, 0.25f};
@@ -165,6 +165,27 @@ struct ForceGeneric {
   ~ForceGeneric() { bp::gemmForceGeneric(previous); }
 };
 
+struct CapKernel {
+  bp::GemmKernelCap previous;
+  explicit CapKernel(bp::GemmKernelCap cap) : previous(bp::gemmCapKernel(cap)) {}
+  ~CapKernel() { bp::gemmCapKernel(previous); }
+};
+
+// Every kernel family this CPU can run, widest first (each cap that gives a different kernel).
+std::vector<bp::GemmKernelCap> familiesHere() {
+  std::vector<bp::GemmKernelCap> caps;
+  std::vector<std::string> names;
+  for (bp::GemmKernelCap cap : {bp::GemmKernelCap::Best, bp::GemmKernelCap::Avx2, bp::GemmKernelCap::Generic}) {
+    CapKernel c(cap);
+    const std::string name = bp::gemmKernelName();
+    if (std::find(names.begin(), names.end(), name) == names.end()) {
+      names.push_back(name);
+      caps.push_back(cap);
+    }
+  }
+  return caps;
+}
+
 int taskCount() {
   DIR* d = opendir("/proc/self/task");
   if (!d) return -1;
@@ -179,25 +200,39 @@ int taskCount() {
 
 TEST(gemm_kernel_dispatch) {
   const std::string name = bp::gemmKernelName();
-  CHECK(name == "avx2-fma" || name == "generic");
+  CHECK(name == "avx512" || name == "avx2-fma" || name == "generic");
   {
     ForceGeneric force(true);
     CHECK(std::string(bp::gemmKernelName()) == "generic");
     CHECK(bp::gemmForceGeneric(true) == true);
   }
   CHECK(std::string(bp::gemmKernelName()) == name);
-#if defined(__x86_64__) && defined(BP_HAVE_AVX2_KERNELS)
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) CHECK(name == "avx2-fma");
+#if defined(__x86_64__)  // the engine builds both SIMD families on every x86-64 build
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  const bool avx512 = avx2 && __builtin_cpu_supports("avx512f");
+  CHECK(name == (avx512 ? "avx512" : avx2 ? "avx2-fma" : "generic"));
+  {
+    CapKernel cap(bp::GemmKernelCap::Avx2);
+    CHECK(std::string(bp::gemmKernelName()) == (avx2 ? "avx2-fma" : "generic"));
+  }
+  CHECK(std::string(bp::gemmKernelName()) == name);
+  std::printf("     kernel families here: %zu (widest %s)\n", familiesHere().size(), name.c_str());
 #endif
 }
 
 TEST(gemm_matches_reference_random_shapes) {
-  for (const Case& c : randomCases(1234, 400)) checkAgainstReference(c, 77, false, nullptr);
+  for (bp::GemmKernelCap family : familiesHere()) {
+    CapKernel cap(family);
+    for (const Case& c : randomCases(1234, 400)) checkAgainstReference(c, 77, false, nullptr);
+  }
 }
 
 TEST(gemm_matches_reference_large_shapes_threaded) {
   bp::ThreadPool pool(3);
-  for (const Case& c : largeCases()) checkAgainstReference(c, 5, false, &pool);
+  for (bp::GemmKernelCap family : familiesHere()) {
+    CapKernel cap(family);
+    for (const Case& c : largeCases()) checkAgainstReference(c, 5, false, &pool);
+  }
 }
 
 TEST(gemm_generic_matches_reference) {
@@ -259,13 +294,17 @@ TEST(gemm_k_zero_and_alpha_zero_scale_c) {
   for (float v : E) CHECK(v == -1.5f);
 }
 
-TEST(gemm_generic_and_avx2_agree) {
+TEST(gemm_every_family_agrees_with_generic) {
   bp::ThreadPool pool(2);
   std::vector<Case> cases = randomCases(555, 100);
   for (const Case& c : largeCases()) cases.push_back(c);
+  for (bp::GemmKernelCap family : familiesHere())
   for (const Case& c : cases) {
     Mats fast = makeMats(c, 21), generic = makeMats(c, 21);
-    runSgemm(c, fast, &pool);
+    {
+      CapKernel cap(family);
+      runSgemm(c, fast, &pool);
+    }
     {
       ForceGeneric force(true);
       runSgemm(c, generic, &pool);
@@ -285,8 +324,8 @@ TEST(gemm_generic_and_avx2_agree) {
 TEST(gemm_bit_identical_across_thread_counts) {
   std::vector<std::unique_ptr<bp::ThreadPool>> pools;
   for (int t : {2, 3, 7, 8}) pools.push_back(std::make_unique<bp::ThreadPool>(t));
-  for (bool generic : {false, true}) {
-    ForceGeneric force(generic);
+  for (bp::GemmKernelCap family : familiesHere()) {
+    CapKernel cap(family);
     for (const Case& c : determinismCases()) {
       Mats base = makeMats(c, 9);
       const std::vector<float> C0 = base.C;

@@ -1,0 +1,177 @@
+// AVX-512 kernels for sgemm: a 12x32 micro-kernel and the packing routines
+// that feed it. Compiled with -mavx512f (and AVX2/FMA for the shared 8x8
+// transpose) and only called after the CPU and the OS were checked for
+// AVX-512 at run time. Same rule as gemm_avx2.cpp: no C++ library templates,
+// only intrinsics and plain loops, so no copy of a shared inline function
+// built with these flags can end up running on an older CPU.
+#include "gemm.hpp"
+
+#if defined(__x86_64__) && defined(BP_HAVE_AVX512_KERNELS)
+#include <immintrin.h>
+
+#include "gemm_transpose8.hpp"
+
+namespace bp {
+namespace gemm_detail {
+
+namespace {
+
+constexpr int kMR = 12;
+constexpr int kNR = 32;
+
+// 24 accumulators (12 rows x 2 zmm) + 2 B vectors + 1 broadcast = 27 of the 32 zmm registers.
+// Each k: 2 loads of B, 12 broadcasts of A, 24 FMAs. As in the AVX2 kernel each accumulator sums
+// its k terms strictly in order, so an element's value does not depend on its tile or thread.
+void micro12x32(int kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc, float alpha,
+                float beta) {
+#define BP_ZERO(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = _mm512_setzero_ps();
+  BP_ZERO(0) BP_ZERO(1) BP_ZERO(2) BP_ZERO(3) BP_ZERO(4) BP_ZERO(5)
+  BP_ZERO(6) BP_ZERO(7) BP_ZERO(8) BP_ZERO(9) BP_ZERO(10) BP_ZERO(11)
+#undef BP_ZERO
+
+  for (int r = 0; r < kMR; ++r) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + 31), _MM_HINT_T0);
+  }
+
+#define BP_ROW(u, r)                                               \
+  {                                                                \
+    const __m512 av = _mm512_set1_ps(a[kMR * (u) + (r)]);          \
+    c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0);                    \
+    c##r##1 = _mm512_fmadd_ps(av, b1, c##r##1);                    \
+  }
+#define BP_STEP(u)                                                 \
+  {                                                                \
+    const __m512 b0 = _mm512_load_ps(b + kNR * (u));               \
+    const __m512 b1 = _mm512_load_ps(b + kNR * (u) + 16);          \
+    BP_ROW(u, 0) BP_ROW(u, 1) BP_ROW(u, 2) BP_ROW(u, 3)            \
+    BP_ROW(u, 4) BP_ROW(u, 5) BP_ROW(u, 6) BP_ROW(u, 7)            \
+    BP_ROW(u, 8) BP_ROW(u, 9) BP_ROW(u, 10) BP_ROW(u, 11)          \
+  }
+
+  int k = 0;
+  for (; k + 2 <= kc; k += 2) {
+    _mm_prefetch(reinterpret_cast<const char*>(a + kMR * 8), _MM_HINT_T0);
+    BP_STEP(0)
+    BP_STEP(1)
+    a += 2 * kMR;
+    b += 2 * kNR;
+  }
+  for (; k < kc; ++k) {
+    BP_STEP(0)
+    a += kMR;
+    b += kNR;
+  }
+#undef BP_STEP
+#undef BP_ROW
+
+  const __m512 va = _mm512_set1_ps(alpha);
+  if (beta == 0.0f) {
+#define BP_STORE0(r)                                                 \
+  _mm512_storeu_ps(c + (r) * ldc, _mm512_mul_ps(va, c##r##0));       \
+  _mm512_storeu_ps(c + (r) * ldc + 16, _mm512_mul_ps(va, c##r##1));
+    BP_STORE0(0) BP_STORE0(1) BP_STORE0(2) BP_STORE0(3) BP_STORE0(4) BP_STORE0(5)
+    BP_STORE0(6) BP_STORE0(7) BP_STORE0(8) BP_STORE0(9) BP_STORE0(10) BP_STORE0(11)
+#undef BP_STORE0
+  } else {
+    const __m512 vb = _mm512_set1_ps(beta);
+#define BP_STOREB(r)                                                                                \
+  _mm512_storeu_ps(c + (r) * ldc,                                                                   \
+                   _mm512_fmadd_ps(vb, _mm512_loadu_ps(c + (r) * ldc), _mm512_mul_ps(va, c##r##0))); \
+  _mm512_storeu_ps(c + (r) * ldc + 16, _mm512_fmadd_ps(vb, _mm512_loadu_ps(c + (r) * ldc + 16),      \
+                                                       _mm512_mul_ps(va, c##r##1)));
+    BP_STOREB(0) BP_STOREB(1) BP_STOREB(2) BP_STOREB(3) BP_STOREB(4) BP_STOREB(5)
+    BP_STOREB(6) BP_STOREB(7) BP_STOREB(8) BP_STOREB(9) BP_STOREB(10) BP_STOREB(11)
+#undef BP_STOREB
+  }
+}
+
+// The low `n` lanes (0..16) of a 16-lane mask.
+inline __mmask16 lanes(int n) { return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1u); }
+
+// Element (i, k) of op(A) lives at A[k*lda + i] when trans, else A[i*lda + k].
+void packA12(bool trans, const float* A, std::ptrdiff_t lda, int i0, int k0, int mc, int kc,
+             float* dst) {
+  for (int p = 0; p < mc; p += kMR, dst += static_cast<std::ptrdiff_t>(kc) * kMR) {
+    const int rows = mc - p < kMR ? mc - p : kMR;
+    const int i = i0 + p;
+    if (trans) {
+      // 12 (or `rows`) contiguous floats per k; masked loads never touch memory past them, and
+      // the missing rows are stored as zeros.
+      const float* src = A + static_cast<std::ptrdiff_t>(k0) * lda + i;
+      const __mmask16 load = lanes(rows), store = lanes(kMR);
+      for (int k = 0; k < kc; ++k, src += lda)
+        _mm512_mask_storeu_ps(dst + k * kMR, store, _mm512_maskz_loadu_ps(load, src));
+      continue;
+    }
+    const float* src[kMR];
+    for (int r = 0; r < kMR; ++r)
+      src[r] = A + static_cast<std::ptrdiff_t>(i + (r < rows ? r : 0)) * lda + k0;
+    int k = 0;
+    if (rows == kMR) {
+      // Rows 0-7 and rows 8-11 (with 4 zero rows) as two 8x8 transposes: column k + q is 8 floats
+      // from the first and 4 from the second, stored at a 12-float pitch.
+      for (; k + 8 <= kc; k += 8) {
+        __m256 lo[8], hi[8];
+        for (int q = 0; q < 8; ++q) lo[q] = _mm256_loadu_ps(src[q] + k);
+        for (int q = 0; q < 4; ++q) hi[q] = _mm256_loadu_ps(src[8 + q] + k);
+        hi[4] = hi[5] = hi[6] = hi[7] = _mm256_setzero_ps();
+        transpose8(lo);
+        transpose8(hi);
+        for (int q = 0; q < 8; ++q) {
+          _mm256_storeu_ps(dst + (k + q) * kMR, lo[q]);
+          _mm_storeu_ps(dst + (k + q) * kMR + 8, _mm256_castps256_ps128(hi[q]));
+        }
+      }
+    }
+    for (; k < kc; ++k)
+      for (int r = 0; r < kMR; ++r) dst[k * kMR + r] = r < rows ? src[r][k] : 0.0f;
+  }
+}
+
+// Element (k, j) of op(B) lives at B[j*ldb + k] when trans, else B[k*ldb + j].
+void packB32(bool trans, const float* B, std::ptrdiff_t ldb, int k0, int j0, int kc, int nc,
+             float* dst) {
+  for (int p = 0; p < nc; p += kNR, dst += static_cast<std::ptrdiff_t>(kc) * kNR) {
+    const int cols = nc - p < kNR ? nc - p : kNR;
+    const int j = j0 + p;
+    if (!trans) {
+      const float* src = B + static_cast<std::ptrdiff_t>(k0) * ldb + j;
+      const __mmask16 m0 = lanes(cols), m1 = lanes(cols > 16 ? cols - 16 : 0);
+      for (int k = 0; k < kc; ++k, src += ldb) {
+        _mm512_store_ps(dst + k * kNR, _mm512_maskz_loadu_ps(m0, src));
+        _mm512_store_ps(dst + k * kNR + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+      }
+      continue;
+    }
+    const float* src[kNR];
+    for (int q = 0; q < kNR; ++q)
+      src[q] = B + static_cast<std::ptrdiff_t>(j + (q < cols ? q : 0)) * ldb + k0;
+    int k = 0;
+    if (cols == kNR) {
+      for (; k + 8 <= kc; k += 8) {
+        for (int h = 0; h < 4; ++h) {
+          __m256 r[8];
+          for (int q = 0; q < 8; ++q) r[q] = _mm256_loadu_ps(src[8 * h + q] + k);
+          transpose8(r);
+          for (int q = 0; q < 8; ++q) _mm256_store_ps(dst + (k + q) * kNR + 8 * h, r[q]);
+        }
+      }
+    }
+    for (; k < kc; ++k)
+      for (int q = 0; q < kNR; ++q) dst[k * kNR + q] = q < cols ? src[q][k] : 0.0f;
+  }
+}
+
+// A kc x 32 B micro-panel (kc <= 256: at most 32 KiB) stays in L1 while 12-row A micro-panels
+// stream from an mc x kc block in L2.
+const Kernels kAvx512Kernels = {kMR, kNR, 256, 192, 4096, packA12, packB32, micro12x32};
+
+}  // namespace
+
+const Kernels& avx512Kernels() { return kAvx512Kernels; }
+
+}  // namespace gemm_detail
+}  // namespace bp
+
+#endif
