@@ -179,7 +179,7 @@ Scratch& threadScratch() {
 
 // Packing routines may store a few floats past a micro-panel (vector tails).
 constexpr size_t kPackSlack = 64;
-constexpr int kMaxTile = 12 * 32;  // floats; >= mr * nr of every kernel family
+constexpr int kMaxTile = 8 * 32;  // floats; >= mr * nr of every kernel family
 
 struct Problem {
   bool ta, tb;

@@ -104,7 +104,7 @@ void checkAgainstReference(const Case& c, uint32_t seed, bool nanC, bp::ThreadPo
 
 const Trans kT[2] = {Trans::No, Trans::Yes};
 
-// Sizes around the micro-tile edges of every kernel family (12x32, 6x16, 4x8) and the cache blocks.
+// Sizes around the micro-tile edges of every kernel family (8x32, 6x16, 4x8) and the cache blocks.
 std::vector<Case> randomCases(uint32_t seed, int count) {
   static const int dims[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 15, 16, 17, 23, 24, 25, 31, 32, 33, 47, 64, 97, 130};
   const int nd = static_cast<int>(sizeof dims / sizeof dims[0]);
