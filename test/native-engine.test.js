@@ -49,3 +49,20 @@ describe('CPU kernel choice (cpuInfo().gemmKernel, BACKPROP_GEMM_KERNEL)', funct
     assert.equal(generic.kernel, 'generic');
   });
 });
+
+describe('floating-point mode (denormals flushed inside the engine only)', function () {
+  this.timeout(60000);
+  it("the JS thread's doubles keep IEEE denormals after train, predict and evaluate", async function () {
+    const b = require('../dist');
+    const tiny = () => Number.MIN_VALUE * 1.5; // a denormal double: 0 if the SSE mode leaked
+    assert.ok(tiny() > 0);
+    const t = new b.Trainer({ model: { inputSize: 2, hiddenLayers: [16], outputSize: 2 }, threads: 2, seed: 1 });
+    const d = b.datasets.spirals({ samples: 256, classes: 2, seed: 1 });
+    await t.train(d, { epochs: 2, batchSize: 32 }, { onStep: () => assert.ok(tiny() > 0, 'inside onStep') });
+    assert.ok(tiny() > 0, 'after train');
+    t.predict(new Float32Array([0.5, -0.5, 1, 1]));
+    assert.ok(tiny() > 0, 'after predict');
+    t.evaluate(d);
+    assert.ok(tiny() > 0, 'after evaluate');
+  });
+});

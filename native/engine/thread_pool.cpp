@@ -1,5 +1,7 @@
 #include "thread_pool.hpp"
 
+#include "float_mode.hpp"
+
 #include <algorithm>
 #include <chrono>
 
@@ -93,6 +95,7 @@ void ThreadPool::runTasks() {
 }
 
 void ThreadPool::workerLoop() {
+  const FlushDenormals flush;  // for the worker's whole life: it only runs engine tasks
   uint64_t seen = 0;  // the generation at construction; never read it later or a job could be missed
   for (;;) {
     spinUntil([&] { return generation_.load(std::memory_order_acquire) != seen; }, kWorkerSpin);
@@ -116,6 +119,9 @@ void ThreadPool::workerLoop() {
 
 void ThreadPool::run(int n, TaskRef fn) {
   if (n <= 0) return;
+  // The caller runs tasks too: the same mode as the workers, so no result depends on which
+  // thread computed it; restored on return (the caller may be the JS thread).
+  const FlushDenormals flush;
   // Serial paths: nothing to share, or a nested/concurrent call that would otherwise clobber the
   // job in flight. A plain loop gives the documented exception behaviour for free.
   if (workers_.empty() || n == 1 || busy_.exchange(true, std::memory_order_acquire)) {

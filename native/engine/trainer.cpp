@@ -6,6 +6,7 @@
 #include "cpu_backend.hpp"
 #include "cuda_loader.hpp"
 #include "errors.hpp"
+#include "float_mode.hpp"
 
 namespace bp {
 
@@ -253,6 +254,7 @@ void Trainer::applyOptimizerStateLocked(const std::vector<float>& m, const std::
 
 std::vector<float> Trainer::predict(const float* x, size_t rows) {
   std::vector<float> out(rows * static_cast<size_t>(spec_.model.outputSize));
+  const FlushDenormals flush;  // the same arithmetic as training; restored for the caller
   std::lock_guard<std::mutex> lock(modelMutex_);
   syncDeviceLocked();
   backend_->predict(x, rows, out.data());
@@ -260,6 +262,7 @@ std::vector<float> Trainer::predict(const float* x, size_t rows) {
 }
 
 EvalResult Trainer::evaluate(const float* x, const int32_t* labels, const float* targets, size_t rows) {
+  const FlushDenormals flush;
   std::lock_guard<std::mutex> lock(modelMutex_);
   syncDeviceLocked();
   return backend_->evaluate(x, labels, targets, rows);

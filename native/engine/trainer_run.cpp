@@ -10,6 +10,7 @@
 
 #include "checkpoint.hpp"
 #include "errors.hpp"
+#include "float_mode.hpp"
 #include "run_schedule.hpp"
 #include "trainer.hpp"
 
@@ -89,6 +90,7 @@ struct Trainer::Run {
 };
 
 void Trainer::runLoop() {
+  const FlushDenormals flush;  // see float_mode.hpp
   const auto started = std::chrono::steady_clock::now();
   Run run;
   Event terminal{EventType::Complete};
