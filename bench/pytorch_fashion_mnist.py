@@ -50,6 +50,10 @@ def labels(name):
 
 
 torch.set_num_threads(threads)
+# BENCH_TORCH_FLUSH_DENORMAL=1: denormals flushed to zero, as backpropagate's
+# engine does (a run whose weights decay below FLT_MIN otherwise pays a
+# microcode assist per operation); bench/run.js tries both settings.
+torch.set_flush_denormal(os.environ.get("BENCH_TORCH_FLUSH_DENORMAL") == "1")
 torch.manual_seed(0)
 x = images("train-images-idx3-ubyte.gz")
 y = labels("train-labels-idx1-ubyte.gz")

@@ -12,6 +12,7 @@ It also sets OPENBLAS_NUM_THREADS (1 and 2), which Debian's pthread OpenBLAS
 follows instead of torch.set_num_threads.
 """
 import json
+import os
 import sys
 import time
 
@@ -22,6 +23,10 @@ threads = int(sys.argv[2])
 samples = int(sys.argv[3]) if len(sys.argv) > 3 else 8192
 epochs = int(sys.argv[4]) if len(sys.argv) > 4 else 3
 torch.set_num_threads(threads)
+# BENCH_TORCH_FLUSH_DENORMAL=1: denormals flushed to zero, as backpropagate's
+# engine does (a run whose weights decay below FLT_MIN otherwise pays a
+# microcode assist per operation); bench/run.js tries both settings.
+torch.set_flush_denormal(os.environ.get("BENCH_TORCH_FLUSH_DENORMAL") == "1")
 torch.manual_seed(0)
 x = torch.randn(samples, 784)
 y = torch.randint(0, 10, (samples,))

@@ -149,14 +149,18 @@ async function gpuBench() {
 }
 
 const TORCH_MALLOC_ENV = { MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '4294967296' };
-const TORCH_CONFIGS = [
-  { torch: 1, openblas: 1 },
-  { torch: 1, openblas: 2 },
-  { torch: 2, openblas: 1 },
-  { torch: 2, openblas: 2 },
-];
-const torchEnv = (config) => ({ ...TORCH_MALLOC_ENV, OPENBLAS_NUM_THREADS: String(config.openblas) });
-const configName = (c) => `torch ${c.torch} thread${c.torch > 1 ? 's' : ''}, OpenBLAS ${c.openblas}`;
+// torch threads x OpenBLAS threads x denormals flushed (torch.set_flush_denormal, as our engine
+// flushes them; it sets only the calling thread's mode, so it is tried both ways).
+const TORCH_CONFIGS = [1, 2].flatMap((torch) =>
+  [1, 2].flatMap((openblas) => [false, true].map((flush) => ({ torch, openblas, flush }))),
+);
+const torchEnv = (config) => ({
+  ...TORCH_MALLOC_ENV,
+  OPENBLAS_NUM_THREADS: String(config.openblas),
+  BENCH_TORCH_FLUSH_DENORMAL: config.flush ? '1' : '0',
+});
+const configName = (c) =>
+  `torch ${c.torch} thread${c.torch > 1 ? 's' : ''}, OpenBLAS ${c.openblas}${c.flush ? ', denormals flushed' : ''}`;
 
 /**
  * 10 epochs of the 784-256-128-10 MLP (AdamW 1e-3, batch 128) on the 60,000
