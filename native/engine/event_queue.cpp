@@ -27,7 +27,6 @@ namespace bp {
 
 namespace {
 constexpr uint64_t kMinRing = 16;
-constexpr uint64_t kPrefetchSlots = 16;
 // The ring is allocated up front (its pages are touched only as they are
 // used); a larger capacity gives no useful buffering and would reserve more
 // address space than a caller expects from an event queue.
@@ -86,9 +85,6 @@ void EventQueue::pushStep(const Event& e) {
   if (policy_ == OverflowPolicy::Coalesce) makeRoom(capacity_);
   makeRoom(mask_ + 1);  // only binds after close() in Block mode
   Slot& slot = ring_[producerHead_ & mask_];
-  // The seq_cst store below waits for this slot's line, which the consumer
-  // read last: ask for lines ahead now so the wait finds them here.
-  __builtin_prefetch(&ring_[(producerHead_ + kPrefetchSlots) & mask_], 1);
   slot.a.store(e.a, std::memory_order_relaxed);
   slot.b.store(e.b, std::memory_order_relaxed);
   slot.c.store(e.c, std::memory_order_relaxed);

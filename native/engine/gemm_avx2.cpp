@@ -156,22 +156,7 @@ void packB16(bool trans, const float* B, std::ptrdiff_t ldb, int k0, int j0, int
           for (int q = 0; q < kNR; ++q) dst[k * kNR + q] = q < cols ? src[q] : 0.0f;
       }
     } else {
-      const float* src[kNR];
-      for (int q = 0; q < kNR; ++q)
-        src[q] = B + static_cast<std::ptrdiff_t>(j + (q < cols ? q : 0)) * ldb + k0;
-      int k = 0;
-      if (cols == kNR) {
-        for (; k + 8 <= kc; k += 8) {
-          for (int h = 0; h < 2; ++h) {
-            __m256 r[8];
-            for (int q = 0; q < 8; ++q) r[q] = _mm256_loadu_ps(src[8 * h + q] + k);
-            transpose8(r);
-            for (int q = 0; q < 8; ++q) _mm256_store_ps(dst + (k + q) * kNR + 8 * h, r[q]);
-          }
-        }
-      }
-      for (; k < kc; ++k)
-        for (int q = 0; q < kNR; ++q) dst[k * kNR + q] = q < cols ? src[q][k] : 0.0f;
+      packTransposedPanel<kNR>(B, ldb, j, k0, kc, cols, dst);
     }
   }
 }

@@ -1,4 +1,5 @@
-// The 8x8 float transpose the AVX2 and AVX-512 packing routines share.
+// The 8x8 float transpose the AVX2 and AVX-512 packing routines share, and the
+// transposed-B panel packing built on it (the same for both but for the width).
 // Included only by files compiled with AVX enabled (gemm_avx2.cpp,
 // gemm_avx512.cpp). Internal linkage on purpose: each includer gets its own
 // copy built with its own flags, so the linker can never hand the AVX-512
@@ -36,6 +37,29 @@ inline void transpose8(__m256 r[8]) {
   r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
   r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
   r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// Packs one micro-panel of op(B) when B is stored transposed (element (k, j) at B[j*ldb + k]):
+// columns j .. j+cols (cols <= Width) for k0 .. k0+kc, k-major, Width floats per k, the columns
+// past cols zero. dst must be 32-byte aligned.
+template <int Width>
+inline void packTransposedPanel(const float* B, std::ptrdiff_t ldb, int j, int k0, int kc, int cols,
+                                float* dst) {
+  const float* src[Width];
+  for (int q = 0; q < Width; ++q) src[q] = B + static_cast<std::ptrdiff_t>(j + (q < cols ? q : 0)) * ldb + k0;
+  int k = 0;
+  if (cols == Width) {
+    for (; k + 8 <= kc; k += 8) {
+      for (int h = 0; h < Width / 8; ++h) {
+        __m256 r[8];
+        for (int q = 0; q < 8; ++q) r[q] = _mm256_loadu_ps(src[8 * h + q] + k);
+        transpose8(r);
+        for (int q = 0; q < 8; ++q) _mm256_store_ps(dst + (k + q) * Width + 8 * h, r[q]);
+      }
+    }
+  }
+  for (; k < kc; ++k)
+    for (int q = 0; q < Width; ++q) dst[k * Width + q] = q < cols ? src[q][k] : 0.0f;
 }
 
 }  // namespace
