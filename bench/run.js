@@ -7,6 +7,8 @@ const os = require('node:os');
 const path = require('node:path');
 const { Trainer } = require('../dist');
 const { native } = require('../dist/internal');
+const { hasPython, TORCH_CONFIGS, configName, torchTraining, openblasSgemm } = require('./python-baselines');
+const { fashionMnistRow } = require('./fashion-mnist-row');
 
 const quick = process.argv.includes('--quick');
 const rows = [];
@@ -26,9 +28,9 @@ function syntheticMnistLike(samples, seed = 1) {
   return { x, y };
 }
 
+let synthetic = null;
 async function trainingThroughput(batchSize, threads) {
-  const samples = 8192;
-  const data = syntheticMnistLike(samples);
+  const data = (synthetic ??= syntheticMnistLike(8192));
   const trainer = new Trainer({ model: { inputSize: 784, hiddenLayers: [256, 128], outputSize: 10 }, optimizer: 'adamw', learningRate: 1e-3, threads });
   await trainer.train(data, { epochs: 1, batchSize }); // warm-up
   const rates = [];
@@ -37,17 +39,6 @@ async function trainingThroughput(batchSize, threads) {
     rates.push(run.samplesSeen / run.durationSeconds);
   }
   return { samplesPerSecond: median(rates), flopsPerSample: 6 * trainer.parameterCount };
-}
-
-function python(script, args, env = {}) {
-  const py = '/usr/bin/python3';
-  const r = spawnSync(py, [path.join(__dirname, script), ...args.map(String)], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 600000 });
-  if (r.status !== 0) return { error: (r.stderr || r.error?.message || '').trim().split('\n').pop() };
-  return JSON.parse(r.stdout.trim().split('\n').pop());
-}
-
-function hasPython(module) {
-  return spawnSync('/usr/bin/python3', ['-c', `import ${module}`]).status === 0;
 }
 
 async function dispatchRate(mode, count) {
@@ -148,89 +139,21 @@ async function gpuBench() {
   add('GPU sampling', `monitor at 10 ms interval (${samples} samples)`, ((cpu.user + cpu.system) / 1e6 / wall) * 100, '% of one core', 'sampling thread + JS dispatch');
 }
 
-const TORCH_MALLOC_ENV = { MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '4294967296' };
-// torch threads x OpenBLAS threads x denormals flushed (torch.set_flush_denormal, as our engine
-// flushes them; it sets only the calling thread's mode, so it is tried both ways).
-const TORCH_CONFIGS = [1, 2].flatMap((torch) =>
-  [1, 2].flatMap((openblas) => [false, true].map((flush) => ({ torch, openblas, flush }))),
-);
-const torchEnv = (config) => ({
-  ...TORCH_MALLOC_ENV,
-  OPENBLAS_NUM_THREADS: String(config.openblas),
-  BENCH_TORCH_FLUSH_DENORMAL: config.flush ? '1' : '0',
-});
-const configName = (c) =>
-  `torch ${c.torch} thread${c.torch > 1 ? 's' : ''}, OpenBLAS ${c.openblas}${c.flush ? ', denormals flushed' : ''}`;
-
-/**
- * 10 epochs of the 784-256-128-10 MLP (AdamW 1e-3, batch 128) on the 60,000
- * Fashion-MNIST training images, then accuracy on the 10,000 test images,
- * ours next to PyTorch. The best configuration on synthetic data is not
- * always the best here (the gathers come from a 188 MB tensor), so every
- * PyTorch configuration runs once, and the fastest runs twice more; ours runs
- * three times, interleaved. Medians; time is the training only.
- */
-async function fashionMnistRow(torchAvailable) {
-  const group = 'Fashion-MNIST 10 epochs b128';
-  const { datasets, fashionMnistDir } = require('../dist');
-  let train, test;
-  try {
-    [train, test] = await Promise.all([datasets.fashionMnist({ split: 'train' }), datasets.fashionMnist({ split: 'test' })]);
-  } catch (error) {
-    add(group, 'Fashion-MNIST', 'skipped', '', `(${error.code === 'INPUT_NOT_FOUND' ? 'apt-get install dataset-fashion-mnist' : error.message})`);
-    return null;
-  }
-  const oursOnce = async (seed) => {
-    const trainer = new Trainer({ model: { inputSize: 784, hiddenLayers: [256, 128], outputSize: 10 }, optimizer: 'adamw', learningRate: 1e-3, seed });
-    const run = await trainer.train(train, { epochs: 10, batchSize: 128 });
-    return { seconds: run.durationSeconds, accuracy: trainer.evaluate(test).accuracy };
-  };
-  const torchOnce = (config) => {
-    const t = python('pytorch_fashion_mnist.py', [fashionMnistDir(), config.torch, 10, 128], torchEnv(config));
-    return t.error ? null : { seconds: t.seconds, accuracy: t.testAccuracy, torch: t.torch };
-  };
-  const summary = (runs) => ({ seconds: median(runs.map((r) => r.seconds)), accuracy: median(runs.map((r) => r.accuracy)) });
-
-  const oursRuns = [await oursOnce(1)];
-  let best = null;
-  for (const config of torchAvailable ? TORCH_CONFIGS : []) {
-    const t = torchOnce(config);
-    if (!t) {
-      add(group, `PyTorch, ${configName(config)}: time`, 'n/a', '', '(pytorch_fashion_mnist.py failed)');
-      continue;
-    }
-    add(group, `PyTorch ${t.torch}, ${configName(config)}: time, one run`, t.seconds, 's', `test accuracy ${t.accuracy.toFixed(4)}`);
-    if (!best || t.seconds < best.runs[0].seconds) best = { config, runs: [t] };
-  }
-  for (let r = 2; r <= 3; r++) {
-    oursRuns.push(await oursOnce(r));
-    if (best) {
-      const t = torchOnce(best.config);
-      if (t) best.runs.push(t);
-    }
-  }
-  const o = summary(oursRuns);
-  add(group, 'backpropagate (2 threads): time', o.seconds, 's', `test accuracy ${o.accuracy.toFixed(4)}`);
-  if (!best) return { ours: o, torch: null };
-  const t = summary(best.runs);
-  add(group, `PyTorch best (${configName(best.config)}): time, ${best.runs.length} runs`, t.seconds, 's', `test accuracy ${t.accuracy.toFixed(4)}`);
-  add(group, 'time ratio ours / PyTorch best', o.seconds / t.seconds, 'x', `accuracy ${((o.accuracy - t.accuracy) * 100).toFixed(2)} points apart`);
-  return { ours: o, torch: t };
-}
-
 async function main() {
   const cpu = native().cpuInfo();
   process.stderr.write(`backpropagate bench: ${os.cpus()[0].model}, ${os.cpus().length} cores, kernel ${cpu.gemmKernel}\n`);
 
-  for (const threads of [1, 2]) add('SGEMM 2048²', `ours, ${threads} thread${threads > 1 ? 's' : ''}`, native().sgemmBenchmark(2048, 2048, 2048, threads, quick ? 2 : 5), 'GFLOP/s');
+  const ourSgemm = (threads) => native().sgemmBenchmark(2048, 2048, 2048, threads, quick ? 2 : 5);
+  for (const threads of [1, 2]) add('SGEMM 2048²', `ours, ${threads} thread${threads > 1 ? 's' : ''}`, ourSgemm(threads), 'GFLOP/s');
+  const numpy = hasPython('numpy');
   let openblasBest = null;
-  if (hasPython('numpy')) {
+  if (numpy) {
     for (const threads of [1, 2]) {
-      const r = python('openblas_sgemm.py', [2048], { OPENBLAS_NUM_THREADS: String(threads) });
+      const r = openblasSgemm(2048, threads);
       if (r.error) add('SGEMM 2048²', `numpy/OpenBLAS, ${threads} threads`, 'n/a', '', r.error);
       else {
-        add('SGEMM 2048²', `numpy/OpenBLAS, ${threads} thread${threads > 1 ? 's' : ''}`, r.gflops, 'GFLOP/s');
-        openblasBest = Math.max(openblasBest ?? 0, r.gflops);
+        add('SGEMM 2048²', `numpy/OpenBLAS, ${threads} thread${threads > 1 ? 's' : ''}`, r, 'GFLOP/s');
+        openblasBest = Math.max(openblasBest ?? 0, r);
       }
     }
   } else add('SGEMM 2048²', 'numpy/OpenBLAS', 'skipped', '', '(/usr/bin/python3 has no numpy)');
@@ -241,39 +164,69 @@ async function main() {
   if (referenceBlas) add('SGEMM 2048²', 'numpy/PyTorch BLAS', 'reference BLAS', '', '(not OpenBLAS: apt-get install libopenblas0-pthread; PyTorch rows skipped)');
   const torchUsable = hasPython('torch') && !referenceBlas;
 
-  const ours = {};
-  for (const batch of [128, 1024]) {
+  const BATCHES = [128, 1024];
+  const flopsPerSample = 6 * 235146;
+  const gflops = (samplesPerSecond) => (samplesPerSecond * flopsPerSample) / 1e9;
+  for (const batch of BATCHES) {
     const r = await trainingThroughput(batch, 0);
-    ours[batch] = r.samplesPerSecond;
-    add(`train 784-256-128-10 b${batch}`, 'backpropagate (2 threads)', r.samplesPerSecond, 'samples/s', `${((r.samplesPerSecond * r.flopsPerSample) / 1e9).toFixed(1)} GFLOP/s`);
+    add(`train 784-256-128-10 b${batch}`, 'backpropagate (2 threads), screening', r.samplesPerSecond, 'samples/s', `${gflops(r.samplesPerSecond).toFixed(1)} GFLOP/s`);
   }
-  // PyTorch at its best: glibc's malloc settings so a minibatch gather is not
-  // a fresh mmap per step (as in any program that loaded its data first), and
-  // torch threads x OpenBLAS threads (Debian's pthread OpenBLAS does not follow
-  // torch.set_num_threads). Every configuration is reported; ratios use the best.
-  const torchBest = {};
+  // Screening: PyTorch in every configuration that could be its best (see python-baselines.js).
+  // Every configuration is reported; the ratios below use the best one only.
   const torchBestConfig = {};
   if (torchUsable) {
-    for (const batch of [128, 1024]) {
+    for (const batch of BATCHES) {
+      let best = 0;
       for (const config of TORCH_CONFIGS) {
-        const r = python('pytorch_mlp.py', [batch, config.torch, 8192, quick ? 2 : 5], torchEnv(config));
+        const r = torchTraining(batch, config, quick ? 2 : 5);
         if (r.error) {
           add(`train 784-256-128-10 b${batch}`, `PyTorch, ${configName(config)}`, 'n/a', '', r.error);
           continue;
         }
         add(`train 784-256-128-10 b${batch}`, `PyTorch ${r.torch}, ${configName(config)}`, r.samplesPerSecond, 'samples/s');
-        if (!(r.samplesPerSecond <= torchBest[batch])) {
-          torchBest[batch] = r.samplesPerSecond;
+        if (r.samplesPerSecond > best) {
+          best = r.samplesPerSecond;
           torchBestConfig[batch] = config;
         }
-      }
-      if (torchBest[batch]) {
-        add(`train 784-256-128-10 b${batch}`, 'ratio ours / PyTorch best', ours[batch] / torchBest[batch], 'x', `best: ${configName(torchBestConfig[batch])}`);
       }
     }
   } else if (!referenceBlas) add('train 784-256-128-10', 'PyTorch', 'skipped', '', '(/usr/bin/python3 cannot import torch; apt-get install python3-torch)');
 
-  const fashion = quick ? null : await fashionMnistRow(torchUsable);
+  // Side by side. This machine's speed moves in bursts (a neighbour on the host can halve the rate
+  // of a 2-thread run for seconds at a time), so a ratio of two numbers measured minutes apart can
+  // be off by 2x either way. The ratios come from rounds instead: in each, the 2-thread SGEMM
+  // reference, then per batch size ours and PyTorch's best configuration, back to back. A ratio is
+  // the median of its per-round ratios.
+  const rounds = [];
+  for (let r = 0; r < (quick ? 1 : 3); r++) {
+    const openblas = numpy && !referenceBlas ? openblasSgemm(2048, 2) : null;
+    const round = { sgemm: Math.max(ourSgemm(2), typeof openblas === 'number' ? openblas : 0) };
+    for (const batch of BATCHES) {
+      const mine = (await trainingThroughput(batch, 0)).samplesPerSecond;
+      const theirs = torchBestConfig[batch] ? torchTraining(batch, torchBestConfig[batch], quick ? 2 : 5) : null;
+      round[batch] = { ours: mine, torch: theirs && !theirs.error ? theirs.samplesPerSecond : null };
+    }
+    rounds.push(round);
+  }
+  const perRound = (f) => rounds.map(f).filter((v) => v !== null && Number.isFinite(v));
+  const listed = (xs, digits) => xs.map((v) => v.toFixed(digits)).join(', ');
+  add('side by side', `2-thread SGEMM reference (max of ours and OpenBLAS), ${rounds.length} round${rounds.length > 1 ? 's' : ''}`, median(perRound((r) => r.sgemm)), 'GFLOP/s', `rounds: ${listed(perRound((r) => r.sgemm), 0)}`);
+  const sideBySide = {};
+  for (const batch of BATCHES) {
+    const group = `train 784-256-128-10 b${batch}`;
+    const oursRates = perRound((r) => r[batch].ours);
+    const share = perRound((r) => gflops(r[batch].ours) / r.sgemm);
+    const ratio = perRound((r) => (r[batch].torch ? r[batch].ours / r[batch].torch : null));
+    sideBySide[batch] = { share: median(share), ratio: ratio.length ? median(ratio) : null };
+    add(group, 'side by side: backpropagate (2 threads)', median(oursRates), 'samples/s', `rounds: ${listed(oursRates, 0)}`);
+    add(group, 'side by side: share of the 2-thread SGEMM rate', median(share) * 100, '%', `rounds: ${listed(share.map((v) => v * 100), 0)} %`);
+    if (ratio.length) {
+      add(group, `side by side: PyTorch best (${configName(torchBestConfig[batch])})`, median(perRound((r) => r[batch].torch)), 'samples/s', `rounds: ${listed(perRound((r) => r[batch].torch), 0)}`);
+      add(group, 'ratio ours / PyTorch best', median(ratio), 'x', `median of the rounds' ratios: ${listed(ratio, 2)}`);
+    }
+  }
+
+  const fashion = quick ? null : await fashionMnistRow(add, torchUsable);
 
   const batched = [], naive = [];
   const n = quick ? 200000 : 1000000;
@@ -292,27 +245,25 @@ async function main() {
 
   await gpuBench();
 
-  const sgemmBest = Math.max(...rows.filter((r) => r.group === 'SGEMM 2048²' && r.what.startsWith('ours')).map((r) => r.value));
   console.log('\n| group | measurement | value | unit | note |\n|---|---|---:|---|---|');
   for (const r of rows) console.log(`| ${r.group} | ${r.what} | ${typeof r.value === 'number' ? r.value.toFixed(r.value >= 100 ? 0 : 2) : r.value} | ${r.unit} | ${r.note} |`);
-  console.log("\nTargets (ratios against PyTorch's best configuration):");
+  console.log(`\nTargets (the training ones from the ${rounds.length} side-by-side round${rounds.length > 1 ? 's' : ''}; ratios against PyTorch's best configuration):`);
   const line = (ok, text) => console.log(`- [${ok === null ? '?' : ok ? 'x' : ' '}] ${text}`);
-  // The machine's 2-thread SGEMM rate: the faster of ours and OpenBLAS.
-  const sgemmRef = Math.max(openblasBest ?? 0, sgemmBest);
-  const gflops = (batch) => (ours[batch] * 6 * 235146) / 1e9;
-  const vsTorch = (batch, factor) =>
-    line(torchBest[batch] ? ours[batch] >= factor * torchBest[batch] : null,
-      `batch ${batch} at least ${factor}x PyTorch's best (${ours[batch].toFixed(0)} vs ${torchBest[batch] ? torchBest[batch].toFixed(0) : 'n/a'} samples/s, ${torchBest[batch] ? (ours[batch] / torchBest[batch]).toFixed(2) : '?'}x)`);
+  const vsTorch = (batch, factor) => {
+    const ratio = sideBySide[batch].ratio;
+    line(ratio === null ? null : ratio >= factor, `batch ${batch} at least ${factor}x PyTorch's best (${ratio === null ? 'not measured' : `${ratio.toFixed(2)}x`})`);
+  };
   const vsSgemm = (batch, share) =>
-    line(gflops(batch) >= share * sgemmRef, `batch ${batch} at least ${share * 100}% of the 2-thread SGEMM rate (${gflops(batch).toFixed(1)} of ${sgemmRef.toFixed(1)} GFLOP/s, ${((gflops(batch) / sgemmRef) * 100).toFixed(0)}%, ${sgemmRef === sgemmBest ? 'ours' : 'OpenBLAS'})`);
+    line(sideBySide[batch].share >= share, `batch ${batch} at least ${share * 100}% of the 2-thread SGEMM rate (${(sideBySide[batch].share * 100).toFixed(0)}%)`);
   vsTorch(128, 1.5);
   vsSgemm(128, 0.7);
   vsTorch(1024, 1.3);
   vsSgemm(1024, 0.85);
   if (fashion && fashion.torch) {
     const ratio = fashion.ours.seconds / fashion.torch.seconds;
-    const close = Math.abs(fashion.ours.accuracy - fashion.torch.accuracy) <= 0.005;
-    line(ratio <= 0.67 && close, `Fashion-MNIST 10 epochs in at most 0.67x PyTorch's time at equal test accuracy (${ratio.toFixed(2)}x; accuracy ${fashion.ours.accuracy.toFixed(4)} vs ${fashion.torch.accuracy.toFixed(4)})`);
+    // "At equal accuracy": within half a point, or better.
+    const accurate = fashion.ours.accuracy >= fashion.torch.accuracy - 0.005;
+    line(ratio <= 0.67 && accurate, `Fashion-MNIST 10 epochs in at most 0.67x PyTorch's time at equal test accuracy, within 0.5 points or better (${ratio.toFixed(2)}x; accuracy ${fashion.ours.accuracy.toFixed(4)} vs ${fashion.torch.accuracy.toFixed(4)})`);
   } else line(null, 'Fashion-MNIST 10 epochs in at most 0.67x PyTorch\'s time (not measured in this run)');
   line(median(batched) >= 10e6, `at least 10 million step events/s (${(median(batched) / 1e6).toFixed(2)} M)`);
   line(median(batched) >= 4 * median(naive), `at least 4x the naive baseline (${(median(batched) / median(naive)).toFixed(1)}x)`);
