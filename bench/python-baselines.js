@@ -42,10 +42,7 @@ const configName = (c) =>
 /** PyTorch training the bench's synthetic 784-256-128-10 task: `{ samplesPerSecond, torch }` or `{ error }`. */
 const torchTraining = (batch, config, epochs) => python('pytorch_mlp.py', [batch, config.torch, 8192, epochs], torchEnv(config));
 
-/** numpy/OpenBLAS SGEMM n x n x n on `threads` threads: GFLOP/s, or `{ error }`. */
-function openblasSgemm(n, threads) {
-  const r = python('openblas_sgemm.py', [n], { OPENBLAS_NUM_THREADS: String(threads) });
-  return r.error ? r : r.gflops;
-}
+/** numpy/OpenBLAS SGEMM n x n x n on `threads` threads: `{ gflops }` or `{ error }`. */
+const openblasSgemm = (n, threads) => python('openblas_sgemm.py', [n], { OPENBLAS_NUM_THREADS: String(threads) });
 
 module.exports = { python, hasPython, TORCH_CONFIGS, torchEnv, configName, torchTraining, openblasSgemm };

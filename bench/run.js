@@ -38,7 +38,7 @@ async function trainingThroughput(batchSize, threads) {
     const run = await trainer.train(data, { epochs: 1, batchSize });
     rates.push(run.samplesSeen / run.durationSeconds);
   }
-  return { samplesPerSecond: median(rates), flopsPerSample: 6 * trainer.parameterCount };
+  return { samplesPerSecond: median(rates) };
 }
 
 async function dispatchRate(mode, count) {
@@ -152,8 +152,8 @@ async function main() {
       const r = openblasSgemm(2048, threads);
       if (r.error) add('SGEMM 2048²', `numpy/OpenBLAS, ${threads} threads`, 'n/a', '', r.error);
       else {
-        add('SGEMM 2048²', `numpy/OpenBLAS, ${threads} thread${threads > 1 ? 's' : ''}`, r, 'GFLOP/s');
-        openblasBest = Math.max(openblasBest ?? 0, r);
+        add('SGEMM 2048²', `numpy/OpenBLAS, ${threads} thread${threads > 1 ? 's' : ''}`, r.gflops, 'GFLOP/s');
+        openblasBest = Math.max(openblasBest ?? 0, r.gflops);
       }
     }
   } else add('SGEMM 2048²', 'numpy/OpenBLAS', 'skipped', '', '(/usr/bin/python3 has no numpy)');
@@ -205,7 +205,7 @@ async function main() {
   const rounds = [];
   for (let r = 0; r < (quick ? 1 : 3); r++) {
     const openblas = numpy && !referenceBlas ? openblasSgemm(2048, 2) : null;
-    const round = { sgemm: Math.max(ourSgemm(2), typeof openblas === 'number' ? openblas : 0) };
+    const round = { sgemm: Math.max(ourSgemm(2), openblas && !openblas.error ? openblas.gflops : 0) };
     for (const batch of BATCHES) {
       const mine = (await trainingThroughput(batch, 0)).samplesPerSecond;
       const theirs = torchBestConfig[batch] ? torchTraining(batch, torchBestConfig[batch], quick ? 2 : 5) : null;
