@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Where a CPU training step's time goes: samples `bp_gemm_bench --step` (the
-// trainer's CPU step loop without Node: minibatch gather, forward + backward,
-// optimizer) with `perf record` and groups the cycles by what they do. Prints
+// trainer's CPU step loop without Node: forward + backward on the minibatch's
+// rows, read in place, and the optimizer) with `perf record` and groups the cycles by what they do. Prints
 // a markdown table (bench/README.md keeps the latest).
 //
 //   node bench/step-profile.js [--exe build-native-release/bp_gemm_bench] [--batch 128] [--threads 2] [--steps 2000]
@@ -30,7 +30,8 @@ const groups = [
   ['GEMM packing', /packA|packB/],
   ['optimizer', /Optimizer|adam|sumSquares/i],
   ['activations, bias, loss', /Mlp::|applyActivation|activationBackward|columnSums|addBias|__ieee754|^exp|^log|expf|logf/],
-  ['minibatch gather', /stepBench|^main$|memcpy|memmove/],
+  // The engine reads the minibatch in place (packing reads its rows); copies left are the loop's own.
+  ['step loop, copies', /stepBench|^main$|memcpy|memmove/],
   ['allocation, page faults', /malloc|free|operator new|operator delete|page_fault|clear_page|mmap|munmap|_M_fill|memset/],
   ['thread pool: spin, wake, sleep', /ThreadPool|TaskRef|spinUntil|pthread_|futex|lll_lock|lll_unlock|clock_gettime|vdso/],
 ];

@@ -5,6 +5,11 @@
 //
 // Bounds: thread and handle counts must return exactly to the baseline;
 // RSS may grow by less than 50 MB over all the runs of one test.
+//
+// A trainer's CPU worker threads stay parked for IDLE_EXIT_MS after a run (so
+// the next run starts warm) and then exit on their own: baselines are taken
+// once every earlier trainer's workers have exited, and "back to baseline"
+// allows that long for the last run's workers to go.
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -15,6 +20,7 @@ const { Trainer, TrainingCallback, datasets } = require(dist);
 const { waitFor } = require('./helpers');
 
 const RUNS = 300;
+const IDLE_EXIT_MS = 2000; // ThreadPool::kIdleExit in native/engine/thread_pool.hpp
 const RSS_BOUND_MB = 50;
 const DATA = datasets.blobs({ samples: 64, classes: 2, features: 2, seed: 3 });
 const OPTIONS = Object.freeze({ model: { inputSize: 2, hiddenLayers: [4], outputSize: 2 }, seed: 3, learningRate: 0.01, threads: 2 });
@@ -38,14 +44,17 @@ async function settleDown() {
   await tick();
 }
 
-function baseline() {
+/** Taken once the parked workers of earlier runs have exited (they exit IDLE_EXIT_MS after their last task). */
+async function baseline() {
+  await new Promise((resolve) => setTimeout(resolve, IDLE_EXIT_MS + 500));
+  await settleDown();
   return { threads: threadCount(), handles: handleCount(), rss: rssMB() };
 }
 
 /** Threads and handles go back to the baseline (the last run's threads get time to exit); RSS stays within the bound. */
 async function assertBackToBaseline(base, label) {
   await waitFor(() => threadCount() <= base.threads, {
-    timeoutMs: 10000,
+    timeoutMs: IDLE_EXIT_MS + 10000,
     message: () => `${label}: thread count to return to ${base.threads} (now ${threadCount()})`,
   });
   await waitFor(() => handleCount() <= base.handles, {
@@ -66,7 +75,7 @@ describe('leaks over many runs', function () {
     const trainer = new Trainer(OPTIONS);
     await trainer.train(DATA, { maxSteps: 2, batchSize: 16 });
     await settleDown();
-    const base = baseline();
+    const base = await baseline();
     let steps = 0;
     let maxThreadsDuringRuns = 0;
     const cb = new TrainingCallback({
@@ -85,8 +94,24 @@ describe('leaks over many runs', function () {
     await assertBackToBaseline(base, 'one trainer');
   });
 
+  it('a finished run\'s worker thread stays parked for the next run, then exits on its own', async () => {
+    const base = await baseline();
+    const trainer = new Trainer(OPTIONS); // threads: 2, so one worker beside the training thread
+    await trainer.train(DATA, { maxSteps: 2, batchSize: 16 });
+    // Checked at once: far inside IDLE_EXIT_MS.
+    assert.equal(threadCount(), base.threads + 1, 'the worker is parked, not gone');
+    await trainer.train(DATA, { maxSteps: 2, batchSize: 16 });
+    assert.equal(threadCount(), base.threads + 1, 'the next run reused it');
+    await waitFor(() => threadCount() === base.threads, {
+      timeoutMs: IDLE_EXIT_MS + 10000,
+      message: () => `the idle worker to exit (threads ${threadCount()}, baseline ${base.threads})`,
+    });
+    const again = await trainer.train(DATA, { maxSteps: 2, batchSize: 16 });
+    assert.equal(again.steps, 2, 'a run after the worker exited starts it again and trains');
+  });
+
   it(`${RUNS} short runs on fresh trainers leave no threads, handles or memory behind`, async () => {
-    const base = baseline();
+    const base = await baseline();
     for (let i = 0; i < RUNS; i++) {
       const trainer = new Trainer(OPTIONS);
       const run = await trainer.train(DATA, { maxSteps: 2, batchSize: 16 });
@@ -96,7 +121,7 @@ describe('leaks over many runs', function () {
   });
 
   it('aborted and failed runs release their threads and handles too', async () => {
-    const base = baseline();
+    const base = await baseline();
     const trainer = new Trainer(OPTIONS);
     for (let i = 0; i < 100; i++) {
       const error = await trainer

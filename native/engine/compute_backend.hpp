@@ -50,8 +50,9 @@ class ComputeBackend {
   virtual void upload(const float* params, const float* m, const float* v, size_t n) = 0;
   virtual void download(float* params, float* m, float* v, size_t n) = 0;
   // uploadDataset() and releaseDataset() bracket a run: between them the
-  // backend may hold run resources (the CPU engine's worker threads; it also
-  // reads the rows in place, so they must stay alive until releaseDataset).
+  // backend may hold run resources (the CPU engine reads the rows in place, so
+  // they must stay alive until releaseDataset; its worker threads outlive the
+  // run and exit on their own once idle, see cpu_backend.cpp).
   // labels for classification, targets (rows x outputSize) for regression.
   virtual void uploadDataset(const float* x, const int32_t* labels, const float* targets, size_t rows) = 0;
   virtual void releaseDataset() noexcept = 0;

@@ -43,27 +43,29 @@ void microGeneric(int kc, const float* a, const float* b, float* c, std::ptrdiff
   }
 }
 
-void packAGeneric(bool trans, const float* A, std::ptrdiff_t lda, int i0, int k0, int mc, int kc,
-                  float* dst) {
+using gemm_detail::storedRow;
+
+void packAGeneric(bool trans, const float* A, std::ptrdiff_t lda, const uint32_t* index, int i0, int k0,
+                  int mc, int kc, float* dst) {
   for (int p = 0; p < mc; p += kGenMR) {
     const int rows = std::min(kGenMR, mc - p);
     for (int k = 0; k < kc; ++k, dst += kGenMR) {
       for (int r = 0; r < kGenMR; ++r) {
         const std::ptrdiff_t i = i0 + p + r, kk = k0 + k;
-        dst[r] = r < rows ? (trans ? A[kk * lda + i] : A[i * lda + kk]) : 0.0f;
+        dst[r] = r < rows ? (trans ? storedRow(A, lda, index, kk)[i] : storedRow(A, lda, index, i)[kk]) : 0.0f;
       }
     }
   }
 }
 
-void packBGeneric(bool trans, const float* B, std::ptrdiff_t ldb, int k0, int j0, int kc, int nc,
-                  float* dst) {
+void packBGeneric(bool trans, const float* B, std::ptrdiff_t ldb, const uint32_t* index, int k0, int j0,
+                  int kc, int nc, float* dst) {
   for (int p = 0; p < nc; p += kGenNR) {
     const int cols = std::min(kGenNR, nc - p);
     for (int k = 0; k < kc; ++k, dst += kGenNR) {
       for (int q = 0; q < kGenNR; ++q) {
         const std::ptrdiff_t j = j0 + p + q, kk = k0 + k;
-        dst[q] = q < cols ? (trans ? B[j * ldb + kk] : B[kk * ldb + j]) : 0.0f;
+        dst[q] = q < cols ? (trans ? storedRow(B, ldb, index, j)[kk] : storedRow(B, ldb, index, kk)[j]) : 0.0f;
       }
     }
   }
@@ -189,6 +191,8 @@ struct Problem {
   std::ptrdiff_t lda;
   const float* B;
   std::ptrdiff_t ldb;
+  const uint32_t* aRows;  // GemmRowIndex, or nullptr
+  const uint32_t* bRows;
   float* C;
   std::ptrdiff_t ldc;
   const GemmEpilogue* epilogue;
@@ -213,12 +217,12 @@ void runBlock(const Kernels& kern, const Problem& pr, int m0, int m1, int n0, in
     const int nc = std::min(kern.ncMax, n1 - jc);
     for (int pc = 0; pc < pr.K; pc += pr.kc) {
       const int kc = std::min(pr.kc, pr.K - pc);
-      kern.packB(pr.tb, pr.B, pr.ldb, pc, jc, kc, nc, bufB);
+      kern.packB(pr.tb, pr.B, pr.ldb, pr.bRows, pc, jc, kc, nc, bufB);
       // Later k-blocks accumulate onto what the first one wrote.
       const float beta = pc == 0 ? pr.beta : 1.0f;
       for (int ic = m0; ic < m1; ic += kern.mcMax) {
         const int mc = std::min(kern.mcMax, m1 - ic);
-        kern.packA(pr.ta, pr.A, pr.lda, ic, pc, mc, kc, bufA);
+        kern.packA(pr.ta, pr.A, pr.lda, pr.aRows, ic, pc, mc, kc, bufA);
         for (int jr = 0; jr < nc; jr += NR) {
           const int nr = std::min(NR, nc - jr);
           const float* bp = bufB + static_cast<std::ptrdiff_t>(jr / NR) * kc * NR;
@@ -297,7 +301,7 @@ void scaleC(int M, int N, float beta, float* C, std::ptrdiff_t ldc) {
 
 void sgemm(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A, int lda,
            const float* B, int ldb, float beta, float* C, int ldc, ThreadPool* pool,
-           const GemmEpilogue* epilogue) {
+           const GemmEpilogue* epilogue, const GemmRowIndex* rows) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == 0.0f) {
     scaleC(M, N, beta, C, ldc);
@@ -322,6 +326,8 @@ void sgemm(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A,
   pr.lda = lda;
   pr.B = B;
   pr.ldb = ldb;
+  pr.aRows = rows ? rows->a : nullptr;
+  pr.bRows = rows ? rows->b : nullptr;
   pr.C = C;
   pr.ldc = ldc;
   pr.epilogue = epilogue;

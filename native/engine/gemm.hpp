@@ -8,6 +8,7 @@
 // (AVX-512, AVX2, generic: tile shapes and FMA rounding differ).
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 namespace bp {
 
@@ -24,14 +25,25 @@ struct GemmEpilogue {
   void* ctx;
 };
 
+// Operands read through a row index, so a product can take a minibatch straight from the dataset
+// instead of from a gathered copy: stored row r of A is A + a[r] * lda (a == nullptr: row r
+// itself), likewise for B. Stored rows are what the storage order says: op(A)'s M rows when
+// ta == No, its K columns when ta == Yes (and op(B)'s K rows when tb == No, N columns when Yes).
+// The values read are the same as from a gathered copy, so the result is the same bits.
+struct GemmRowIndex {
+  const uint32_t* a = nullptr;
+  const uint32_t* b = nullptr;
+};
+
 // Row-major: C[M x N] = alpha * op(A) * op(B) + beta * C, op(A) is M x K, op(B) is K x N.
 // lda/ldb/ldc are the row strides of the matrices as stored (A stored K x M when ta == Yes).
 // beta == 0 must ignore C's prior contents (C may hold NaN garbage). pool may be nullptr (single
 // thread). alpha == 0 or K == 0 reads neither A nor B (C = beta * C), as BLAS does. epilogue, when
-// given, runs on every block of C after the product (see GemmEpilogue).
+// given, runs on every block of C after the product (see GemmEpilogue); rows, when given, says
+// where A's and B's stored rows are (see GemmRowIndex).
 void sgemm(Trans ta, Trans tb, int M, int N, int K, float alpha, const float* A, int lda,
            const float* B, int ldb, float beta, float* C, int ldc, ThreadPool* pool,
-           const GemmEpilogue* epilogue = nullptr);
+           const GemmEpilogue* epilogue = nullptr, const GemmRowIndex* rows = nullptr);
 
 // Name of the kernel chosen at run time: "avx512", "avx2-fma" or "generic".
 const char* gemmKernelName();
@@ -54,17 +66,26 @@ struct Kernels {
   int mr, nr;
   int kcMax, mcMax, ncMax;  // cache blocking; mcMax is a multiple of mr, ncMax of nr
   // Packs op(A)[i0 .. i0+mc) x [k0 .. k0+kc) into ceil(mc/mr) micro-panels of kc*mr floats
-  // (k-major, rows past mc zero-filled).
-  void (*packA)(bool trans, const float* A, std::ptrdiff_t lda, int i0, int k0, int mc, int kc,
-                float* dst);
+  // (k-major, rows past mc zero-filled). rows: A's row index (GemmRowIndex::a) or nullptr.
+  void (*packA)(bool trans, const float* A, std::ptrdiff_t lda, const uint32_t* rows, int i0, int k0, int mc,
+                int kc, float* dst);
   // Packs op(B)[k0 .. k0+kc) x [j0 .. j0+nc) into ceil(nc/nr) micro-panels of kc*nr floats
-  // (k-major, columns past nc zero-filled).
-  void (*packB)(bool trans, const float* B, std::ptrdiff_t ldb, int k0, int j0, int kc, int nc,
-                float* dst);
+  // (k-major, columns past nc zero-filled). rows: B's row index (GemmRowIndex::b) or nullptr.
+  void (*packB)(bool trans, const float* B, std::ptrdiff_t ldb, const uint32_t* rows, int k0, int j0, int kc,
+                int nc, float* dst);
   // One full mr x nr tile: C = alpha * (a . b) + beta * C, C not read when beta == 0.
   void (*micro)(int kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc, float alpha,
                 float beta);
 };
+
+namespace {
+// Stored row r of a matrix read through an optional row index. Internal linkage on purpose: the
+// AVX2 and AVX-512 files include this too, and a shared inline copy built with their flags must
+// never be the one the linker hands to the baseline driver.
+inline const float* storedRow(const float* m, std::ptrdiff_t ld, const uint32_t* rows, std::ptrdiff_t r) {
+  return m + (rows ? static_cast<std::ptrdiff_t>(rows[r]) : r) * ld;
+}
+}  // namespace
 
 // Defined in gemm_avx2.cpp; only called after the CPU was checked for AVX2 and FMA.
 const Kernels& avx2Kernels();

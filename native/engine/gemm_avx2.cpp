@@ -97,34 +97,42 @@ void micro6x16(int kc, const float* a, const float* b, float* c, std::ptrdiff_t 
   }
 }
 
-// Element (i, k) of op(A) lives at A[k*lda + i] when trans, else A[i*lda + k].
-void packA6(bool trans, const float* A, std::ptrdiff_t lda, int i0, int k0, int mc, int kc,
-            float* dst) {
+// Element (i, k) of op(A) lives at row k, column i of A's storage when trans, else at row i,
+// column k; stored rows go through the row index when there is one (see storedRow).
+void packA6(bool trans, const float* A, std::ptrdiff_t lda, const uint32_t* index, int i0, int k0, int mc,
+            int kc, float* dst) {
   for (int p = 0; p < mc; p += kMR, dst += static_cast<std::ptrdiff_t>(kc) * kMR) {
     const int rows = mc - p < kMR ? mc - p : kMR;
     const int i = i0 + p;
     if (trans) {
-      const float* src = A + static_cast<std::ptrdiff_t>(k0) * lda + i;
       if (rows == kMR) {
         // The masked load never touches memory past the 6 floats (the end of A may follow); the
         // 8-float store spills 2 lanes that the next k overwrites (the buffer has slack).
         const __m256i six = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
-        for (int k = 0; k < kc; ++k, src += lda)
-          _mm256_storeu_ps(dst + k * kMR, _mm256_maskload_ps(src, six));
+        for (int k = 0; k < kc; ++k)
+          _mm256_storeu_ps(dst + k * kMR, _mm256_maskload_ps(storedRow(A, lda, index, k0 + k) + i, six));
       } else {
-        for (int k = 0; k < kc; ++k, src += lda)
+        for (int k = 0; k < kc; ++k) {
+          const float* src = storedRow(A, lda, index, k0 + k) + i;
           for (int r = 0; r < kMR; ++r) dst[k * kMR + r] = r < rows ? src[r] : 0.0f;
+        }
       }
     } else {
       const float* src[kMR];
-      for (int r = 0; r < kMR; ++r)
-        src[r] = A + static_cast<std::ptrdiff_t>(i + (r < rows ? r : 0)) * lda + k0;
+      for (int r = 0; r < kMR; ++r) src[r] = storedRow(A, lda, index, i + (r < rows ? r : 0)) + k0;
+      // Through a row index the next micro-panel's rows are anywhere: fetch them one panel ahead.
+      const float* next[kMR];
+      const bool ahead = index && p + 2 * kMR <= mc;
+      if (ahead)
+        for (int r = 0; r < kMR; ++r) next[r] = storedRow(A, lda, index, i + kMR + r) + k0;
       int k = 0;
       if (rows == kMR) {
         // Transpose 6x8 blocks (two zero rows complete the 8x8). Each column is stored as 8 floats
         // at a 6-float pitch, in increasing k, so the 2 padding lanes are overwritten by the next
         // column; the buffer has slack for the last one.
         for (; k + 8 <= kc; k += 8) {
+          if (ahead && k % 16 == 0)
+            for (int q = 0; q < kMR; ++q) _mm_prefetch(reinterpret_cast<const char*>(next[q] + k), _MM_HINT_T0);
           __m256 r[8];
           for (int q = 0; q < kMR; ++q) r[q] = _mm256_loadu_ps(src[q] + k);
           r[6] = r[7] = _mm256_setzero_ps();
@@ -138,25 +146,31 @@ void packA6(bool trans, const float* A, std::ptrdiff_t lda, int i0, int k0, int 
   }
 }
 
-// Element (k, j) of op(B) lives at B[j*ldb + k] when trans, else B[k*ldb + j].
-void packB16(bool trans, const float* B, std::ptrdiff_t ldb, int k0, int j0, int kc, int nc,
-             float* dst) {
+// Element (k, j) of op(B) lives at row j, column k of B's storage when trans, else at row k,
+// column j; stored rows go through the row index when there is one.
+void packB16(bool trans, const float* B, std::ptrdiff_t ldb, const uint32_t* index, int k0, int j0, int kc,
+             int nc, float* dst) {
   for (int p = 0; p < nc; p += kNR, dst += static_cast<std::ptrdiff_t>(kc) * kNR) {
     const int cols = nc - p < kNR ? nc - p : kNR;
     const int j = j0 + p;
     if (!trans) {
-      const float* src = B + static_cast<std::ptrdiff_t>(k0) * ldb + j;
       if (cols == kNR) {
-        for (int k = 0; k < kc; ++k, src += ldb) {
+        for (int k = 0; k < kc; ++k) {
+          // Through a row index each k is a jump the prefetcher cannot follow: fetch 8 rows ahead.
+          if (index && k + 8 < kc)
+            _mm_prefetch(reinterpret_cast<const char*>(storedRow(B, ldb, index, k0 + k + 8) + j), _MM_HINT_T0);
+          const float* src = storedRow(B, ldb, index, k0 + k) + j;
           _mm256_store_ps(dst + k * kNR, _mm256_loadu_ps(src));
           _mm256_store_ps(dst + k * kNR + 8, _mm256_loadu_ps(src + 8));
         }
       } else {
-        for (int k = 0; k < kc; ++k, src += ldb)
+        for (int k = 0; k < kc; ++k) {
+          const float* src = storedRow(B, ldb, index, k0 + k) + j;
           for (int q = 0; q < kNR; ++q) dst[k * kNR + q] = q < cols ? src[q] : 0.0f;
+        }
       }
     } else {
-      packTransposedPanel<kNR>(B, ldb, j, k0, kc, cols, dst);
+      packTransposedPanel<kNR>(B, ldb, index, j, k0, kc, cols, dst);
     }
   }
 }

@@ -93,28 +93,35 @@ void micro8x32(int kc, const float* a, const float* b, float* c, std::ptrdiff_t 
 // The low `n` lanes (0..16) of a 16-lane mask.
 inline __mmask16 lanes(int n) { return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1u); }
 
-// Element (i, k) of op(A) lives at A[k*lda + i] when trans, else A[i*lda + k].
-void packA8(bool trans, const float* A, std::ptrdiff_t lda, int i0, int k0, int mc, int kc,
-             float* dst) {
+// Element (i, k) of op(A) lives at row k, column i of A's storage when trans, else at row i,
+// column k; stored rows go through the row index when there is one (see storedRow).
+void packA8(bool trans, const float* A, std::ptrdiff_t lda, const uint32_t* index, int i0, int k0, int mc,
+            int kc, float* dst) {
   for (int p = 0; p < mc; p += kMR, dst += static_cast<std::ptrdiff_t>(kc) * kMR) {
     const int rows = mc - p < kMR ? mc - p : kMR;
     const int i = i0 + p;
     if (trans) {
       // 8 (or `rows`) contiguous floats per k; masked loads never touch memory past them, and
       // the missing rows are stored as zeros.
-      const float* src = A + static_cast<std::ptrdiff_t>(k0) * lda + i;
       const __mmask16 load = lanes(rows), store = lanes(kMR);
-      for (int k = 0; k < kc; ++k, src += lda)
-        _mm512_mask_storeu_ps(dst + k * kMR, store, _mm512_maskz_loadu_ps(load, src));
+      for (int k = 0; k < kc; ++k)
+        _mm512_mask_storeu_ps(dst + k * kMR, store, _mm512_maskz_loadu_ps(load, storedRow(A, lda, index, k0 + k) + i));
       continue;
     }
     const float* src[kMR];
-    for (int r = 0; r < kMR; ++r)
-      src[r] = A + static_cast<std::ptrdiff_t>(i + (r < rows ? r : 0)) * lda + k0;
+    for (int r = 0; r < kMR; ++r) src[r] = storedRow(A, lda, index, i + (r < rows ? r : 0)) + k0;
+    // Through a row index the next micro-panel's 8 rows are anywhere: fetch them one panel ahead,
+    // a cache line of each row per 16 k, as this panel's rows are read.
+    const float* next[kMR];
+    const bool ahead = index && p + 2 * kMR <= mc;
+    if (ahead)
+      for (int r = 0; r < kMR; ++r) next[r] = storedRow(A, lda, index, i + kMR + r) + k0;
     int k = 0;
     if (rows == kMR) {
       // One 8x8 transpose per 8 k: column k + q of the 8 rows is one aligned store.
       for (; k + 8 <= kc; k += 8) {
+        if (ahead && k % 16 == 0)
+          for (int q = 0; q < 8; ++q) _mm_prefetch(reinterpret_cast<const char*>(next[q] + k), _MM_HINT_T0);
         __m256 lo[8];
         for (int q = 0; q < 8; ++q) lo[q] = _mm256_loadu_ps(src[q] + k);
         transpose8(lo);
@@ -126,22 +133,29 @@ void packA8(bool trans, const float* A, std::ptrdiff_t lda, int i0, int k0, int 
   }
 }
 
-// Element (k, j) of op(B) lives at B[j*ldb + k] when trans, else B[k*ldb + j].
-void packB32(bool trans, const float* B, std::ptrdiff_t ldb, int k0, int j0, int kc, int nc,
-             float* dst) {
+// Element (k, j) of op(B) lives at row j, column k of B's storage when trans, else at row k,
+// column j; stored rows go through the row index when there is one.
+void packB32(bool trans, const float* B, std::ptrdiff_t ldb, const uint32_t* index, int k0, int j0, int kc,
+             int nc, float* dst) {
   for (int p = 0; p < nc; p += kNR, dst += static_cast<std::ptrdiff_t>(kc) * kNR) {
     const int cols = nc - p < kNR ? nc - p : kNR;
     const int j = j0 + p;
     if (!trans) {
-      const float* src = B + static_cast<std::ptrdiff_t>(k0) * ldb + j;
       const __mmask16 m0 = lanes(cols), m1 = lanes(cols > 16 ? cols - 16 : 0);
-      for (int k = 0; k < kc; ++k, src += ldb) {
+      for (int k = 0; k < kc; ++k) {
+        // Through a row index each k is a jump the prefetcher cannot follow: fetch 8 rows ahead.
+        if (index && k + 8 < kc) {
+          const float* ahead = storedRow(B, ldb, index, k0 + k + 8) + j;
+          _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(ahead + 31), _MM_HINT_T0);
+        }
+        const float* src = storedRow(B, ldb, index, k0 + k) + j;
         _mm512_store_ps(dst + k * kNR, _mm512_maskz_loadu_ps(m0, src));
         _mm512_store_ps(dst + k * kNR + 16, _mm512_maskz_loadu_ps(m1, src + 16));
       }
       continue;
     }
-    packTransposedPanel<kNR>(B, ldb, j, k0, kc, cols, dst);
+    packTransposedPanel<kNR>(B, ldb, index, j, k0, kc, cols, dst);
   }
 }
 

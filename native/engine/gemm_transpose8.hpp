@@ -7,6 +7,8 @@
 #pragma once
 #include <immintrin.h>
 
+#include "gemm.hpp"
+
 namespace bp {
 namespace gemm_detail {
 namespace {
@@ -41,12 +43,13 @@ inline void transpose8(__m256 r[8]) {
 
 // Packs one micro-panel of op(B) when B is stored transposed (element (k, j) at B[j*ldb + k]):
 // columns j .. j+cols (cols <= Width) for k0 .. k0+kc, k-major, Width floats per k, the columns
-// past cols zero. dst must be 32-byte aligned.
+// past cols zero. dst must be 32-byte aligned. B's stored rows (the columns j) go through the row
+// index when there is one.
 template <int Width>
-inline void packTransposedPanel(const float* B, std::ptrdiff_t ldb, int j, int k0, int kc, int cols,
-                                float* dst) {
+inline void packTransposedPanel(const float* B, std::ptrdiff_t ldb, const uint32_t* index, int j, int k0, int kc,
+                                int cols, float* dst) {
   const float* src[Width];
-  for (int q = 0; q < Width; ++q) src[q] = B + static_cast<std::ptrdiff_t>(j + (q < cols ? q : 0)) * ldb + k0;
+  for (int q = 0; q < Width; ++q) src[q] = storedRow(B, ldb, index, j + (q < cols ? q : 0)) + k0;
   int k = 0;
   if (cols == Width) {
     for (; k + 8 <= kc; k += 8) {

@@ -204,7 +204,7 @@ void Mlp::ensureCapacity(int batch) {
   capacity_ = batch;
 }
 
-void Mlp::forward(const float* params, const float* x, int batch, ThreadPool* pool) {
+void Mlp::forward(const float* params, const float* x, const uint32_t* rows, int batch, ThreadPool* pool) {
   ensureCapacity(batch);
   const float* input = x;
   const size_t last = layers_.size() - 1;
@@ -212,15 +212,18 @@ void Mlp::forward(const float* params, const float* x, int batch, ThreadPool* po
     const auto& L = layers_[l];
     float* z = pre_[l].data();
     // Z = input * W^T  (batch x out), W stored [out x in] as nn.Linear; then bias and activation.
+    // The first layer reads the batch's rows of x where they are (A's stored rows are the batch).
     ForwardEpilogue e{spec_.activation, l == last, params + L.biasOffset, z, act_[l].data(), L.out};
     const GemmEpilogue epilogue{&ForwardEpilogue::run, &e};
+    const GemmRowIndex index{l == 0 ? rows : nullptr, nullptr};
     sgemm(Trans::No, Trans::Yes, batch, L.out, L.in, 1.0f, input, L.in, params + L.weightOffset, L.in, 0.0f, z,
-          L.out, pool, &epilogue);
+          L.out, pool, &epilogue, &index);
     input = act_[l].data();
   }
 }
 
-double Mlp::lossAndGrad(const int32_t* labels, const float* targets, int batch, float* dOut, size_t* correct) {
+double Mlp::lossAndGrad(const int32_t* labels, const float* targets, const uint32_t* rows, int batch, float* dOut,
+                        size_t* correct) {
   const int out = spec_.outputSize;
   const float* y = act_.back().data();
   double total = 0;
@@ -238,7 +241,7 @@ double Mlp::lossAndGrad(const int32_t* labels, const float* targets, int batch, 
       double sum = 0;
       for (int c = 0; c < out; ++c) sum += std::exp(static_cast<double>(row[c] - maxv));
       const double logSum = std::log(sum);
-      const int label = labels[r];
+      const int label = labels[rows ? rows[r] : r];
       total += logSum - static_cast<double>(row[label] - maxv);
       if (correct && argmax == label) ++*correct;
       if (dOut) {
@@ -253,29 +256,35 @@ double Mlp::lossAndGrad(const int32_t* labels, const float* targets, int batch, 
   }
   const size_t n = static_cast<size_t>(batch) * out;
   const float scale = 2.0f / static_cast<float>(n);
-  for (size_t i = 0; i < n; ++i) {
-    const float diff = y[i] - targets[i];
-    total += static_cast<double>(diff) * diff;
-    if (dOut) dOut[i] = diff * scale;
+  for (int r = 0; r < batch; ++r) {
+    const float* t = targets + static_cast<size_t>(rows ? rows[r] : r) * out;
+    const size_t at = static_cast<size_t>(r) * out;
+    for (int c = 0; c < out; ++c) {
+      const float diff = y[at + c] - t[c];
+      total += static_cast<double>(diff) * diff;
+      if (dOut) dOut[at + c] = diff * scale;
+    }
   }
   return total / static_cast<double>(n);
 }
 
-float Mlp::forwardBackward(const float* params, float* grad, const float* x, const int32_t* labels,
-                           const float* targets, int batch, ThreadPool* pool) {
-  forward(params, x, batch, pool);
+float Mlp::forwardBackward(const float* params, float* grad, const float* x, const uint32_t* rows,
+                           const int32_t* labels, const float* targets, int batch, ThreadPool* pool) {
+  forward(params, x, rows, batch, pool);
   // dZ_ and dA_ take turns: each layer's input gradient is written (and turned into the layer
   // below's dZ by the GEMM's epilogue) into the buffer the layer's own dZ is not in, because other
   // threads may still be reading dZ while a finished block is rewritten.
   float* dZ = dZ_.data();
   float* next = dA_.data();
-  const double loss = lossAndGrad(labels, targets, batch, dZ, nullptr);
+  const double loss = lossAndGrad(labels, targets, rows, batch, dZ, nullptr);
   for (size_t li = layers_.size(); li-- > 0;) {
     const auto& L = layers_[li];
     const float* input = li == 0 ? x : act_[li - 1].data();
-    // dW = dZ^T * input (out x in); db = column sums of dZ.
+    // dW = dZ^T * input (out x in); db = column sums of dZ. For the first layer B's stored rows
+    // (the k of this product) are the batch's rows of x.
+    const GemmRowIndex index{nullptr, li == 0 ? rows : nullptr};
     sgemm(Trans::Yes, Trans::No, L.out, L.in, batch, 1.0f, dZ, L.out, input, L.in, 0.0f, grad + L.weightOffset,
-          L.in, pool);
+          L.in, pool, nullptr, &index);
     columnSums(dZ, batch, L.out, grad + L.biasOffset, pool);
     if (li == 0) break;
     // dA_prev = dZ * W (batch x in), then through the previous activation.
@@ -289,7 +298,7 @@ float Mlp::forwardBackward(const float* params, float* grad, const float* x, con
 }
 
 void Mlp::predict(const float* params, const float* x, int batch, float* out, ThreadPool* pool) {
-  forward(params, x, batch, pool);
+  forward(params, x, nullptr, batch, pool);
   const int width = spec_.outputSize;
   const float* y = act_.back().data();
   if (spec_.task == Task::Regression) {
@@ -315,25 +324,20 @@ EvalResult Mlp::evaluate(const float* params, const float* x, const int32_t* lab
     result.accuracy = std::numeric_limits<double>::quiet_NaN();
     return result;
   }
+  // In chunks, so the workspace stays bounded for any row count; each chunk's rows are read in
+  // place (through the row index when there is one), never copied.
   const int chunk = 256;
-  const int in = spec_.inputSize, out = spec_.outputSize;
-  std::vector<float> xb(static_cast<size_t>(chunk) * in), tb;
-  std::vector<int32_t> lb(chunk);
-  if (spec_.task == Task::Regression) tb.resize(static_cast<size_t>(chunk) * out);
   double lossSum = 0;
   size_t correct = 0;
   for (size_t start = 0; start < n; start += chunk) {
     const int b = static_cast<int>(std::min<size_t>(chunk, n - start));
-    for (int i = 0; i < b; ++i) {
-      const size_t row = rows ? rows[start + i] : start + i;
-      std::memcpy(&xb[static_cast<size_t>(i) * in], x + row * in, sizeof(float) * in);
-      if (spec_.task == Task::Classification)
-        lb[i] = labels[row];
-      else
-        std::memcpy(&tb[static_cast<size_t>(i) * out], targets + row * out, sizeof(float) * out);
-    }
-    forward(params, xb.data(), b, pool);
-    lossSum += lossAndGrad(lb.data(), tb.data(), b, nullptr, &correct) * b;
+    const uint32_t* chunkRows = rows ? rows + start : nullptr;
+    const size_t first = rows ? 0 : start;  // without an index, the chunk is rows start.. of the data
+    const float* xs = x + first * static_cast<size_t>(spec_.inputSize);
+    const int32_t* ls = labels ? labels + first : nullptr;
+    const float* ts = targets ? targets + first * static_cast<size_t>(spec_.outputSize) : nullptr;
+    forward(params, xs, chunkRows, b, pool);
+    lossSum += lossAndGrad(ls, ts, chunkRows, b, nullptr, &correct) * b;
   }
   result.loss = lossSum / static_cast<double>(n);
   result.accuracy = spec_.task == Task::Classification ? static_cast<double>(correct) / static_cast<double>(n)

@@ -57,9 +57,15 @@ class Mlp {
   const std::vector<LayerLayout>& layers() const { return layers_; }
 
   // Mean loss of the batch; writes d(loss)/d(params) into grad (overwritten).
-  // labels for classification, targets (B x outputSize) for regression.
-  float forwardBackward(const float* params, float* grad, const float* x, const int32_t* labels,
-                        const float* targets, int batch, ThreadPool* pool);
+  // labels for classification, targets (rows x outputSize) for regression. The batch is rows
+  // rows[0 .. batch) of x, labels and targets, read in place (the first layer's GEMMs read
+  // them through a row index, so the minibatch is never copied), or their first `batch` rows
+  // when rows is null.
+  float forwardBackward(const float* params, float* grad, const float* x, const uint32_t* rows,
+                        const int32_t* labels, const float* targets, int batch, ThreadPool* pool);
+
+  // Sizes the workspace for batches of up to `batch` rows (forward passes grow it otherwise).
+  void reserve(int batch) { ensureCapacity(batch); }
 
   // Outputs for `batch` rows: class probabilities (classification) or values.
   void predict(const float* params, const float* x, int batch, float* out, ThreadPool* pool);
@@ -70,16 +76,19 @@ class Mlp {
 
  private:
   void ensureCapacity(int batch);
-  void forward(const float* params, const float* x, int batch, ThreadPool* pool);
-  // Loss of the logits/outputs in the last activation buffer; optionally writes dOut.
-  double lossAndGrad(const int32_t* labels, const float* targets, int batch, float* dOut, size_t* correct);
+  // rows as in forwardBackward.
+  void forward(const float* params, const float* x, const uint32_t* rows, int batch, ThreadPool* pool);
+  // Loss of the logits/outputs in the last activation buffer against the labels or targets of
+  // the batch's rows (rows as in forwardBackward); optionally writes dOut.
+  double lossAndGrad(const int32_t* labels, const float* targets, const uint32_t* rows, int batch, float* dOut,
+                     size_t* correct);
 
   ModelSpec spec_;
   std::vector<LayerLayout> layers_;
   size_t paramCount_ = 0;
   int capacity_ = 0;
   // pre_[l]: pre-activation of layer l (batch x out); act_[l]: its activation
-  // (act_[last] holds the raw output). act input of layer 0 is the batch itself.
+  // (act_[last] holds the raw output). The input of layer 0 is the batch itself, read in place.
   std::vector<std::vector<float>> pre_, act_;
   std::vector<float> dA_, dZ_;
 };

@@ -9,8 +9,8 @@ namespace bp {
 
 namespace {
 
-// Long enough to bridge the serial gaps of a training step (bias and activation passes, the loss,
-// the next minibatch's gather: tens of microseconds) so the step's nine parallel regions do not
+// Long enough to bridge the serial gaps of a training step (the loss, the trainer's bookkeeping
+// between steps: tens of microseconds) so the step's parallel regions do not
 // each pay a futex wake-up (costly under a hypervisor), short enough that an idle pool costs
 // nothing measurable. 50 us measured 2-3 % faster than 5 us at batch 128 on 2 cores.
 #ifndef BP_WSPIN
@@ -50,11 +50,12 @@ int hardwareThreads() {
   return n == 0 ? 1 : static_cast<int>(std::min<unsigned>(n, 1u << 16));
 }
 
-ThreadPool::ThreadPool(int threads) {
+ThreadPool::ThreadPool(int threads, std::chrono::milliseconds idleExit) : idleExit_(idleExit) {
   const int workers = std::max(0, threads - 1);
   workers_.reserve(static_cast<size_t>(workers));
+  exited_.assign(static_cast<size_t>(workers), 0);
   try {
-    for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { workerLoop(); });
+    for (size_t i = 0; i < static_cast<size_t>(workers); ++i) workers_.emplace_back([this, i] { workerLoop(i); });
   } catch (...) {
     // Join whatever did start so a failed construction leaves no thread behind.
     {
@@ -73,7 +74,8 @@ ThreadPool::~ThreadPool() {
     stop_ = true;
   }
   wake_.notify_all();
-  for (auto& t : workers_) t.join();
+  for (auto& t : workers_)
+    if (t.joinable()) t.join();  // exited workers too; one that could not be restarted is empty
 }
 
 void ThreadPool::runTasks() {
@@ -94,13 +96,44 @@ void ThreadPool::runTasks() {
   }
 }
 
-void ThreadPool::workerLoop() {
+int ThreadPool::liveWorkers() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return static_cast<int>(workers_.size()) - exitedCount_;
+}
+
+void ThreadPool::restartExitedLocked() {
+  if (exitedCount_ == 0) return;
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    if (!exited_[i]) continue;
+    // It has returned from workerLoop, so this only reaps it (empty if an earlier restart failed).
+    if (workers_[i].joinable()) workers_[i].join();
+    try {
+      workers_[i] = std::thread([this, i] { workerLoop(i); });
+    } catch (...) {
+      continue;  // out of threads: this worker stays exited (std::thread is empty, nothing to join)
+    }
+    exited_[i] = 0;
+    --exitedCount_;
+  }
+}
+
+void ThreadPool::workerLoop(size_t index) {
   const FlushDenormals flush;  // for the worker's whole life: it only runs engine tasks
-  uint64_t seen = 0;  // the generation at construction; never read it later or a job could be missed
+  // The generation at start: 0, never read it later or a job could be missed. A worker started
+  // again after an idle exit starts at 0 too; it skips jobs that are not open.
+  uint64_t seen = 0;
   for (;;) {
     spinUntil([&] { return generation_.load(std::memory_order_acquire) != seen; }, kWorkerSpin);
     std::unique_lock<std::mutex> lock(mutex_);
-    wake_.wait(lock, [&] { return stop_ || generation_.load(std::memory_order_relaxed) != seen; });
+    const bool woken =
+        wake_.wait_for(lock, idleExit_, [&] { return stop_ || generation_.load(std::memory_order_relaxed) != seen; });
+    if (!woken) {
+      // Idle for idleExit_: exit, decided under the lock, so a caller publishing a job either
+      // sees this worker exited (and starts it again) or woke it before the timeout.
+      exited_[index] = 1;
+      ++exitedCount_;
+      return;
+    }
     if (stop_) return;
     seen = generation_.load(std::memory_order_relaxed);
     if (!open_ || claimed_ >= maxClaims_) continue;
@@ -129,10 +162,12 @@ void ThreadPool::run(int n, TaskRef fn) {
     return;
   }
 
-  const int workers = static_cast<int>(workers_.size());
+  int workers;
   int wanted;
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    restartExitedLocked();
+    workers = static_cast<int>(workers_.size()) - exitedCount_;
     job_ = &fn;
     jobSize_ = n;
     next_.store(0, std::memory_order_relaxed);

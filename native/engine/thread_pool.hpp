@@ -1,9 +1,13 @@
 // A small fork-join pool for the engine's data-parallel loops (GEMM blocks,
 // element-wise passes). One owning thread submits work; the workers and the
 // caller share it, and the workers sleep on a condition variable between calls
-// so an idle model costs no CPU.
+// so an idle model costs no CPU. A worker left idle for kIdleExit exits (an
+// idle trainer holds no threads and no packing buffers), and the next call
+// starts it again: a pool can live as long as its trainer and stay warm from
+// one run to the next without keeping threads for trainers nobody uses.
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -32,13 +36,22 @@ class TaskRef {
 
 class ThreadPool {
  public:
+  // How long a worker waits for work before it exits (the default of idleExit).
+  static constexpr std::chrono::milliseconds kIdleExit{2000};
+
   // `threads` is the total parallelism including the calling thread; threads <= 1 spawns no worker.
-  explicit ThreadPool(int threads);
+  explicit ThreadPool(int threads, std::chrono::milliseconds idleExit = kIdleExit);
   ~ThreadPool();  // stops and joins every worker (RAII; never detaches)
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
+  // The parallelism work is split for (workers that exited while idle count: the next call
+  // starts them again).
   int size() const { return static_cast<int>(workers_.size()) + 1; }
+
+  // Workers running now (not exited while idle); for tests and diagnostics.
+  int liveWorkers();
+
 
   // Runs fn(i) for every i in [0, n) spread over the workers and the caller; returns when all
   // finished. Called from one thread at a time (the owning training thread). Exceptions in fn are
@@ -54,11 +67,17 @@ class ThreadPool {
 
  private:
   void run(int n, TaskRef fn);
-  void workerLoop();
+  void workerLoop(size_t index);
+  // Starts again the workers that exited while idle (mutex_ held); a worker that cannot be started
+  // stays exited and the work goes to the others.
+  void restartExitedLocked();
   // Takes indices until none are left or a task failed; records the first exception.
   void runTasks();
 
+  const std::chrono::milliseconds idleExit_;
   std::vector<std::thread> workers_;
+  std::vector<char> exited_;  // per worker, under mutex_: returned from workerLoop, not yet joined
+  int exitedCount_ = 0;       // under mutex_
 
   std::mutex mutex_;
   std::condition_variable wake_;   // workers wait here for a new generation or stop

@@ -174,8 +174,8 @@ void checkGradients(const ModelSpec& m, int batch) {
   initParameters(m, params.data(), rng);
   Mlp cpu(m);
   std::vector<float> gCpu(n), gGpu(n);
-  const float lossCpu = cpu.forwardBackward(params.data(), gCpu.data(), d.x.data(), d.labels.data(), d.targets.data(),
-                                            batch, nullptr);
+  const float lossCpu = cpu.forwardBackward(params.data(), gCpu.data(), d.x.data(), nullptr, d.labels.data(),
+                                            d.targets.data(), batch, nullptr);
   OptimizerConfig oc;
   DeviceRequest req;
   req.kind = DeviceKind::Cuda;

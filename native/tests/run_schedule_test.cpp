@@ -156,9 +156,9 @@ TEST(cpu_backend_step_is_mlp_plus_optimizer) {
   std::vector<float> p = params, g(n);
   const std::vector<float> xb = {0.7f, -0.3f, 0.1f, 0.1f, 0.2f, 0.3f};
   const std::vector<int32_t> lb = {1, 0};
-  const float r1 = mlp.forwardBackward(p.data(), g.data(), xb.data(), lb.data(), nullptr, 2, nullptr);
+  const float r1 = mlp.forwardBackward(p.data(), g.data(), xb.data(), nullptr, lb.data(), nullptr, 2, nullptr);
   opt.step(p.data(), g.data(), 0.01f);
-  const float r2 = mlp.forwardBackward(p.data(), g.data(), xb.data(), lb.data(), nullptr, 2, nullptr);
+  const float r2 = mlp.forwardBackward(p.data(), g.data(), xb.data(), nullptr, lb.data(), nullptr, 2, nullptr);
   opt.step(p.data(), g.data(), 0.01f);
   CHECK(loss1 == r1);
   CHECK(loss2 == r2);
