@@ -87,8 +87,12 @@ class Mlp {
   std::vector<LayerLayout> layers_;
   size_t paramCount_ = 0;
   int capacity_ = 0;
-  // pre_[l]: pre-activation of layer l (batch x out); act_[l]: its activation
-  // (act_[last] holds the raw output). The input of layer 0 is the batch itself, read in place.
+  bool keepsPreActivation(size_t layer) const;
+  float* preActivation(size_t layer);  // pre_[layer], or act_[layer] when computed in place
+
+  // pre_[l]: pre-activation of layer l (batch x out), kept only where keepsPreActivation(l);
+  // act_[l]: its activation (act_[last] holds the raw output). The input of layer 0 is the batch
+  // itself, read in place.
   std::vector<std::vector<float>> pre_, act_;
   std::vector<float> dA_, dZ_;
 };
