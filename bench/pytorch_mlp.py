@@ -3,6 +3,10 @@
 of synthetic data) on the CPU and prints samples/s as JSON.
 
 Usage: python3 pytorch_mlp.py BATCH THREADS [SAMPLES] [EPOCHS]
+       python3 pytorch_mlp.py BATCH THREADS SAMPLES --serve
+With --serve it warms up, prints {"ready": true}, then runs one epoch per
+line read from stdin and prints {"seconds": ...} for each (bench/paired-epochs.js
+alternates these with our epochs, so both sides of a ratio see the same host).
 
 bench/run.js runs it with MALLOC_MMAP_THRESHOLD_=4294967296 and
 MALLOC_TRIM_THRESHOLD_=4294967296: each minibatch gather (128 x 784 floats,
@@ -21,7 +25,8 @@ import torch
 batch = int(sys.argv[1])
 threads = int(sys.argv[2])
 samples = int(sys.argv[3]) if len(sys.argv) > 3 else 8192
-epochs = int(sys.argv[4]) if len(sys.argv) > 4 else 3
+serve = len(sys.argv) > 4 and sys.argv[4] == "--serve"
+epochs = int(sys.argv[4]) if len(sys.argv) > 4 and not serve else 3
 torch.set_num_threads(threads)
 # BENCH_TORCH_FLUSH_DENORMAL=1: denormals flushed to zero, as backpropagate's
 # engine does (a run whose weights decay below FLT_MIN otherwise pays a
@@ -48,6 +53,13 @@ def epoch():
 
 
 epoch()  # warm-up
+if serve:
+    print(json.dumps({"ready": True, "torch": torch.__version__}), flush=True)
+    for _line in sys.stdin:
+        t0 = time.perf_counter()
+        epoch()
+        print(json.dumps({"seconds": time.perf_counter() - t0}), flush=True)
+    sys.exit(0)
 rates = []
 for _ in range(epochs):
     t0 = time.perf_counter()
