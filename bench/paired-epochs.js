@@ -55,6 +55,11 @@ async function pairedEpochs({ batch, config, samples, pairs, ourEpoch }) {
   }
   const ours = [], theirs = [], ratios = [];
   try {
+    // Not counted: the server's start took seconds, long enough for our idle workers to exit, and
+    // its own warm-up leaves OpenBLAS threads spinning.
+    await sleep(PAUSE_MS);
+    await ourEpoch();
+    await sleep(PAUSE_MS);
     for (let i = 0; i < pairs; i++) {
       const mine = await ourEpoch();
       await sleep(PAUSE_MS);
