@@ -1,8 +1,6 @@
 // sgemm and ThreadPool: results against a double-precision reference, the
 // kernel dispatch, bit-identical results for any thread count, and the pool's
 // contract (every index once, exceptions, no leaked threads).
-#include <dirent.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -15,12 +13,17 @@
 
 #include "gemm.hpp"
 #include "rng.hpp"
+#include "gemm_test_support.hpp"
 #include "testing.hpp"
 #include "thread_pool.hpp"
 
 namespace {
 
 using bp::Trans;
+using bptest::CapKernel;
+using bptest::familiesHere;
+using bptest::ForceGeneric;
+using bptest::taskCount;
 
 struct Case {
   Trans ta, tb;
@@ -156,44 +159,6 @@ std::vector<Case> determinismCases() {
   }
   cases.push_back({Trans::No, Trans::No, 31, 4150, 70, 1.0f, 0.0f});
   return cases;
-}
-
-// Restores the dispatch choice even when a CHECK throws.
-struct ForceGeneric {
-  bool previous;
-  explicit ForceGeneric(bool force) : previous(bp::gemmForceGeneric(force)) {}
-  ~ForceGeneric() { bp::gemmForceGeneric(previous); }
-};
-
-struct CapKernel {
-  bp::GemmKernelCap previous;
-  explicit CapKernel(bp::GemmKernelCap cap) : previous(bp::gemmCapKernel(cap)) {}
-  ~CapKernel() { bp::gemmCapKernel(previous); }
-};
-
-// Every kernel family this CPU can run, widest first (each cap that gives a different kernel).
-std::vector<bp::GemmKernelCap> familiesHere() {
-  std::vector<bp::GemmKernelCap> caps;
-  std::vector<std::string> names;
-  for (bp::GemmKernelCap cap : {bp::GemmKernelCap::Best, bp::GemmKernelCap::Avx2, bp::GemmKernelCap::Generic}) {
-    CapKernel c(cap);
-    const std::string name = bp::gemmKernelName();
-    if (std::find(names.begin(), names.end(), name) == names.end()) {
-      names.push_back(name);
-      caps.push_back(cap);
-    }
-  }
-  return caps;
-}
-
-int taskCount() {
-  DIR* d = opendir("/proc/self/task");
-  if (!d) return -1;
-  int n = 0;
-  while (dirent* e = readdir(d))
-    if (e->d_name[0] != '.') ++n;
-  closedir(d);
-  return n;
 }
 
 }  // namespace

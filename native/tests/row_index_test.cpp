@@ -3,8 +3,6 @@
 // Mlp::forwardBackward and Mlp::evaluate on rows of a dataset give the same loss and gradient
 // bits as on the gathered minibatch. Also the thread pool's idle exit: workers left idle exit,
 // and the next call starts them again.
-#include <dirent.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -15,6 +13,7 @@
 #include <vector>
 
 #include "gemm.hpp"
+#include "gemm_test_support.hpp"
 #include "mlp.hpp"
 #include "rng.hpp"
 #include "testing.hpp"
@@ -23,6 +22,9 @@
 namespace {
 
 using bp::Trans;
+using bptest::CapKernel;
+using bptest::familiesHere;
+using bptest::taskCount;
 
 struct Indexed {
   std::vector<float> data;        // the stored matrix a row index points into
@@ -47,38 +49,6 @@ Indexed makeIndexed(int rows, int cols, bp::Rng& rng) {
   return m;
 }
 
-// Every kernel family this CPU can run (each cap that gives a different kernel).
-std::vector<bp::GemmKernelCap> families() {
-  std::vector<bp::GemmKernelCap> caps;
-  std::vector<std::string> names;
-  for (bp::GemmKernelCap cap : {bp::GemmKernelCap::Best, bp::GemmKernelCap::Avx2, bp::GemmKernelCap::Generic}) {
-    const bp::GemmKernelCap previous = bp::gemmCapKernel(cap);
-    const std::string name = bp::gemmKernelName();
-    bp::gemmCapKernel(previous);
-    if (std::find(names.begin(), names.end(), name) == names.end()) {
-      names.push_back(name);
-      caps.push_back(cap);
-    }
-  }
-  return caps;
-}
-
-struct Cap {
-  bp::GemmKernelCap previous;
-  explicit Cap(bp::GemmKernelCap cap) : previous(bp::gemmCapKernel(cap)) {}
-  ~Cap() { bp::gemmCapKernel(previous); }
-};
-
-int taskCount() {
-  DIR* d = opendir("/proc/self/task");
-  if (!d) return -1;
-  int n = 0;
-  while (dirent* e = readdir(d))
-    if (e->d_name[0] != '.') ++n;
-  closedir(d);
-  return n;
-}
-
 template <class Pred>
 bool waitUntil(Pred pred, std::chrono::milliseconds limit) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
@@ -95,8 +65,8 @@ TEST(gemm_row_index_gives_the_bits_of_a_gathered_copy) {
   static const int dims[] = {1, 5, 8, 13, 31, 33, 64, 130, 300};
   bp::ThreadPool pool(3);
   bp::Rng rng(2024, 5);
-  for (bp::GemmKernelCap family : families()) {
-    Cap cap(family);
+  for (bp::GemmKernelCap family : familiesHere()) {
+    CapKernel cap(family);
     for (int n = 0; n < 120; ++n) {
       const Trans ta = rng.below(2) ? Trans::Yes : Trans::No, tb = rng.below(2) ? Trans::Yes : Trans::No;
       const int M = dims[rng.below(9)], N = dims[rng.below(9)], K = dims[rng.below(9)];
@@ -133,8 +103,8 @@ TEST(gemm_row_index_reads_only_the_indexed_rows) {
   }
   for (auto& v : B) v = rng.uniform();
   bp::ThreadPool pool(2);
-  for (bp::GemmKernelCap family : families()) {
-    Cap cap(family);
+  for (bp::GemmKernelCap family : familiesHere()) {
+    CapKernel cap(family);
     std::vector<float> C(static_cast<size_t>(M) * N);
     const bp::GemmRowIndex rows{index.data(), nullptr};
     bp::sgemm(Trans::No, Trans::No, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, C.data(), N, &pool, nullptr, &rows);
