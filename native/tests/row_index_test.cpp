@@ -132,13 +132,22 @@ TEST(mlp_reads_the_minibatch_in_place_with_the_bits_of_a_gathered_copy) {
     for (auto& v : y) v = static_cast<int32_t>(rng.below(static_cast<uint32_t>(out)));
     std::vector<uint32_t> order(batch);
     for (auto& r : order) r = static_cast<uint32_t>(rng.below(rows));
-    std::vector<float> xb(static_cast<size_t>(batch) * in), tb(static_cast<size_t>(batch) * out);
-    std::vector<int32_t> yb(batch);
-    for (int i = 0; i < batch; ++i) {
-      std::memcpy(&xb[static_cast<size_t>(i) * in], &x[static_cast<size_t>(order[i]) * in], sizeof(float) * in);
-      std::memcpy(&tb[static_cast<size_t>(i) * out], &t[static_cast<size_t>(order[i]) * out], sizeof(float) * out);
-      yb[i] = y[order[i]];
-    }
+    // The rows `index` names, copied out of x, t and y (what the CPU backend used to gather).
+    auto gather = [&](const std::vector<uint32_t>& index, std::vector<float>& xs, std::vector<float>& ts,
+                      std::vector<int32_t>& ys) {
+      const size_t count = index.size();
+      xs.resize(count * in);
+      ts.resize(count * out);
+      ys.resize(count);
+      for (size_t i = 0; i < count; ++i) {
+        std::memcpy(&xs[i * in], &x[static_cast<size_t>(index[i]) * in], sizeof(float) * in);
+        std::memcpy(&ts[i * out], &t[static_cast<size_t>(index[i]) * out], sizeof(float) * out);
+        ys[i] = y[index[i]];
+      }
+    };
+    std::vector<float> xb, tb;
+    std::vector<int32_t> yb;
+    gather(order, xb, tb, yb);
     bp::ThreadPool pool(2);
     const float l1 = inPlace.forwardBackward(params.data(), g1.data(), x.data(), order.data(), y.data(), t.data(),
                                              batch, &pool);
@@ -149,13 +158,9 @@ TEST(mlp_reads_the_minibatch_in_place_with_the_bits_of_a_gathered_copy) {
     // evaluate over more rows than one chunk (256): through the index, and on the gathered rows.
     std::vector<uint32_t> many(rows);
     for (int i = 0; i < rows; ++i) many[i] = static_cast<uint32_t>((i * 7 + 3) % rows);
-    std::vector<float> xm(static_cast<size_t>(rows) * in), tm(static_cast<size_t>(rows) * out);
-    std::vector<int32_t> ym(rows);
-    for (int i = 0; i < rows; ++i) {
-      std::memcpy(&xm[static_cast<size_t>(i) * in], &x[static_cast<size_t>(many[i]) * in], sizeof(float) * in);
-      std::memcpy(&tm[static_cast<size_t>(i) * out], &t[static_cast<size_t>(many[i]) * out], sizeof(float) * out);
-      ym[i] = y[many[i]];
-    }
+    std::vector<float> xm, tm;
+    std::vector<int32_t> ym;
+    gather(many, xm, tm, ym);
     const bp::EvalResult e1 = inPlace.evaluate(params.data(), x.data(), y.data(), t.data(), many.data(), rows, &pool);
     const bp::EvalResult e2 = copied.evaluate(params.data(), xm.data(), ym.data(), tm.data(), nullptr, rows, nullptr);
     CHECK(std::memcmp(&e1.loss, &e2.loss, sizeof e1.loss) == 0);
