@@ -182,6 +182,13 @@ void columnSums(const float* m, int rows, int cols, float* out, ThreadPool* pool
   }
 }
 
+// Rows per task of the loss: enough arithmetic (10 exponentials per row for 10 classes) that a task
+// outweighs its hand-off, few enough that 2-8 threads share a batch of 1024 evenly.
+constexpr int kLossChunkRows = 128;
+// Up to this many classes the softmax keeps each exp(z - max) from the sum for the gradient
+// instead of computing it a second time (the loss's main cost); wider outputs recompute it.
+constexpr int kKeptExps = 64;
+
 }  // namespace
 
 Mlp::Mlp(ModelSpec spec) : spec_(std::move(spec)), layers_(layoutOf(spec_)) {
@@ -210,6 +217,8 @@ void Mlp::ensureCapacity(int batch) {
   }
   dA_.assign(static_cast<size_t>(batch) * widest, 0.0f);
   dZ_.assign(static_cast<size_t>(batch) * widest, 0.0f);
+  rowLoss_.assign(static_cast<size_t>(batch), 0.0);
+  chunkCorrect_.assign(static_cast<size_t>((batch + kLossChunkRows - 1) / kLossChunkRows), 0);
   capacity_ = batch;
 }
 
@@ -231,14 +240,17 @@ void Mlp::forward(const float* params, const float* x, const uint32_t* rows, int
   }
 }
 
-double Mlp::lossAndGrad(const int32_t* labels, const float* targets, const uint32_t* rows, int batch, float* dOut,
-                        size_t* correct) {
+size_t Mlp::lossRows(const int32_t* labels, const float* targets, const uint32_t* rows, int r0, int r1, int batch,
+                     float* dOut) {
   const int out = spec_.outputSize;
   const float* y = act_.back().data();
-  double total = 0;
+  size_t correct = 0;
   if (spec_.task == Task::Classification) {
     const float invB = 1.0f / static_cast<float>(batch);
-    for (int r = 0; r < batch; ++r) {
+    // Each row: log-sum-exp around its largest logit, so no exponential overflows.
+    double kept[kKeptExps];
+    const bool keep = out <= kKeptExps;
+    for (int r = r0; r < r1; ++r) {
       const float* row = y + static_cast<size_t>(r) * out;
       float maxv = row[0];
       int argmax = 0;
@@ -248,33 +260,59 @@ double Mlp::lossAndGrad(const int32_t* labels, const float* targets, const uint3
           argmax = c;
         }
       double sum = 0;
-      for (int c = 0; c < out; ++c) sum += std::exp(static_cast<double>(row[c] - maxv));
-      const double logSum = std::log(sum);
+      for (int c = 0; c < out; ++c) {
+        const double e = std::exp(static_cast<double>(row[c] - maxv));
+        if (keep) kept[c] = e;
+        sum += e;
+      }
       const int label = labels[rows ? rows[r] : r];
-      total += logSum - static_cast<double>(row[label] - maxv);
-      if (correct && argmax == label) ++*correct;
+      rowLoss_[static_cast<size_t>(r)] = std::log(sum) - static_cast<double>(row[label] - maxv);
+      if (argmax == label) ++correct;
       if (dOut) {
         float* d = dOut + static_cast<size_t>(r) * out;
+        const double inv = 1.0 / sum;
         for (int c = 0; c < out; ++c) {
-          const float p = static_cast<float>(std::exp(static_cast<double>(row[c] - maxv) - logSum));
+          const double e = keep ? kept[c] : std::exp(static_cast<double>(row[c] - maxv));
+          const float p = static_cast<float>(e * inv);
           d[c] = (p - (c == label ? 1.0f : 0.0f)) * invB;
         }
       }
     }
-    return total / batch;
+    return correct;
   }
-  const size_t n = static_cast<size_t>(batch) * out;
-  const float scale = 2.0f / static_cast<float>(n);
-  for (int r = 0; r < batch; ++r) {
+  const float scale = 2.0f / static_cast<float>(static_cast<size_t>(batch) * out);
+  for (int r = r0; r < r1; ++r) {
     const float* t = targets + static_cast<size_t>(rows ? rows[r] : r) * out;
     const size_t at = static_cast<size_t>(r) * out;
+    double total = 0;
     for (int c = 0; c < out; ++c) {
       const float diff = y[at + c] - t[c];
       total += static_cast<double>(diff) * diff;
       if (dOut) dOut[at + c] = diff * scale;
     }
+    rowLoss_[static_cast<size_t>(r)] = total;
   }
-  return total / static_cast<double>(n);
+  return 0;
+}
+
+double Mlp::lossAndGrad(const int32_t* labels, const float* targets, const uint32_t* rows, int batch, float* dOut,
+                        size_t* correct, ThreadPool* pool) {
+  const int chunks = (batch + kLossChunkRows - 1) / kLossChunkRows;
+  auto part = [&](int t) {
+    const int r0 = t * kLossChunkRows, r1 = std::min(batch, r0 + kLossChunkRows);
+    chunkCorrect_[static_cast<size_t>(t)] = lossRows(labels, targets, rows, r0, r1, batch, dOut);
+  };
+  if (pool && chunks > 1) {
+    pool->parallelFor(chunks, part);
+  } else {
+    for (int t = 0; t < chunks; ++t) part(t);
+  }
+  double total = 0;
+  for (int r = 0; r < batch; ++r) total += rowLoss_[static_cast<size_t>(r)];
+  if (correct)
+    for (int t = 0; t < chunks; ++t) *correct += chunkCorrect_[static_cast<size_t>(t)];
+  if (spec_.task == Task::Classification) return total / batch;
+  return total / (static_cast<double>(batch) * spec_.outputSize);
 }
 
 float Mlp::forwardBackward(const float* params, float* grad, const float* x, const uint32_t* rows,
@@ -285,7 +323,7 @@ float Mlp::forwardBackward(const float* params, float* grad, const float* x, con
   // threads may still be reading dZ while a finished block is rewritten.
   float* dZ = dZ_.data();
   float* next = dA_.data();
-  const double loss = lossAndGrad(labels, targets, rows, batch, dZ, nullptr);
+  const double loss = lossAndGrad(labels, targets, rows, batch, dZ, nullptr, pool);
   for (size_t li = layers_.size(); li-- > 0;) {
     const auto& L = layers_[li];
     const float* input = li == 0 ? x : act_[li - 1].data();
@@ -346,7 +384,7 @@ EvalResult Mlp::evaluate(const float* params, const float* x, const int32_t* lab
     const int32_t* ls = labels ? labels + first : nullptr;
     const float* ts = targets ? targets + first * static_cast<size_t>(spec_.outputSize) : nullptr;
     forward(params, xs, chunkRows, b, pool);
-    lossSum += lossAndGrad(ls, ts, chunkRows, b, nullptr, &correct) * b;
+    lossSum += lossAndGrad(ls, ts, chunkRows, b, nullptr, &correct, pool) * b;
   }
   result.loss = lossSum / static_cast<double>(n);
   result.accuracy = spec_.task == Task::Classification ? static_cast<double>(correct) / static_cast<double>(n)

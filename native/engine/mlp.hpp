@@ -81,7 +81,10 @@ class Mlp {
   // Loss of the logits/outputs in the last activation buffer against the labels or targets of
   // the batch's rows (rows as in forwardBackward); optionally writes dOut.
   double lossAndGrad(const int32_t* labels, const float* targets, const uint32_t* rows, int batch, float* dOut,
-                     size_t* correct);
+                     size_t* correct, ThreadPool* pool);
+  // The loss of rows [r0, r1) into rowLoss_, their dOut, and how many were classified right.
+  size_t lossRows(const int32_t* labels, const float* targets, const uint32_t* rows, int r0, int r1, int batch,
+                  float* dOut);
 
   ModelSpec spec_;
   std::vector<LayerLayout> layers_;
@@ -95,6 +98,10 @@ class Mlp {
   // itself, read in place.
   std::vector<std::vector<float>> pre_, act_;
   std::vector<float> dA_, dZ_;
+  // Per row of the batch: its loss, summed in row order afterwards so the total does not depend on
+  // how the rows were shared out; per chunk of rows: how many it classified right.
+  std::vector<double> rowLoss_;
+  std::vector<size_t> chunkCorrect_;
 };
 
 }  // namespace bp

@@ -109,7 +109,8 @@ TEST(mlp_gradients_match_a_double_precision_reference_for_every_activation) {
       std::vector<float> params(n), grad(n);
       bp::Rng rng(3, 9);
       bp::initParameters(spec, params.data(), rng);
-      const int batch = 70;
+      // More rows than one task of the loss takes (128), the last task partial.
+      const int batch = 300;
       std::vector<float> x(static_cast<size_t>(batch) * spec.inputSize), t(static_cast<size_t>(batch) * spec.outputSize);
       std::vector<int32_t> y(batch);
       for (auto& v : x) v = 4.0f * rng.uniform() - 2.0f;
@@ -134,5 +135,48 @@ TEST(mlp_gradients_match_a_double_precision_reference_for_every_activation) {
         }
       }
     }
+  }
+}
+
+// The loss is shared out over the pool in row chunks: the same bits for every thread count, and
+// evaluate's accuracy counts every chunk's rows exactly once.
+TEST(mlp_loss_split_over_threads_gives_the_same_bits_and_counts) {
+  bp::ThreadPool pool3(3);
+  bp::ModelSpec spec;
+  spec.inputSize = 9;
+  spec.hidden = {24};
+  spec.outputSize = 5;
+  bp::Mlp mlp(spec);
+  const size_t n = mlp.parameterCount();
+  std::vector<float> params(n), grad1(n), grad3(n);
+  bp::Rng rng(5, 2);
+  bp::initParameters(spec, params.data(), rng);
+  const int batch = 517;
+  std::vector<float> x(static_cast<size_t>(batch) * spec.inputSize);
+  std::vector<int32_t> y(batch);
+  for (auto& v : x) v = 2.0f * rng.uniform() - 1.0f;
+  for (auto& v : y) v = static_cast<int32_t>(rng.below(static_cast<uint32_t>(spec.outputSize)));
+  const float loss1 = mlp.forwardBackward(params.data(), grad1.data(), x.data(), nullptr, y.data(), nullptr, batch, nullptr);
+  const float loss3 = mlp.forwardBackward(params.data(), grad3.data(), x.data(), nullptr, y.data(), nullptr, batch, &pool3);
+  CHECK(loss1 == loss3);
+  for (size_t i = 0; i < n; ++i)
+    if (grad1[i] != grad3[i]) throw bptest::Failure("gradient " + std::to_string(i) + " differs with 3 threads");
+
+  // Accuracy by hand from the predicted probabilities (first largest wins, as the loss counts it).
+  std::vector<float> probs(static_cast<size_t>(batch) * spec.outputSize);
+  mlp.predict(params.data(), x.data(), batch, probs.data(), nullptr);
+  size_t right = 0;
+  for (int r = 0; r < batch; ++r) {
+    const float* p = &probs[static_cast<size_t>(r) * spec.outputSize];
+    int best = 0;
+    for (int c = 1; c < spec.outputSize; ++c)
+      if (p[c] > p[best]) best = c;
+    right += best == y[r];
+  }
+  for (bp::ThreadPool* p : {static_cast<bp::ThreadPool*>(nullptr), &pool3}) {
+    const bp::EvalResult e = mlp.evaluate(params.data(), x.data(), y.data(), nullptr, nullptr, batch, p);
+    CHECK(e.rows == static_cast<size_t>(batch));
+    CHECK_NEAR(e.accuracy, static_cast<double>(right) / batch, 1e-12);
+    CHECK_NEAR(e.loss, loss1, 1e-5);
   }
 }
