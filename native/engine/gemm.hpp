@@ -76,6 +76,11 @@ struct Kernels {
   // One full mr x nr tile: C = alpha * (a . b) + beta * C, C not read when beta == 0.
   void (*micro)(int kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc, float alpha,
                 float beta);
+  // Optional: the left mr x nr/2 half of a tile, from the same packed panels (b's stride stays nr),
+  // with the same operations per element as `micro`, so the bits are the same. Runs a panel with
+  // at most nr/2 real columns (N = 10 outputs, 784 = 24.5 x 32) at half the multiply-adds.
+  void (*microHalf)(int kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc, float alpha,
+                    float beta) = nullptr;
 };
 
 namespace {

@@ -311,6 +311,43 @@ TEST(gemm_bit_identical_across_thread_counts) {
   }
 }
 
+// A panel with at most half its columns real runs the half-width kernel (AVX-512: 8 x 16 of the
+// 8 x 32 tile). Its columns must get the bits the full kernel gives the same columns inside a
+// wider product, for edge rows too and with beta applied through the staging tile.
+TEST(gemm_half_width_panels_give_the_bits_of_full_panels) {
+  bp::ThreadPool pool(2);
+  for (bp::GemmKernelCap family : familiesHere()) {
+    CapKernel cap(family);
+    for (int narrow : {1, 10, 16, 40, 784}) {
+      for (float beta : {0.0f, 0.75f}) {
+        // The wide product has a full panel more, so its first `narrow` columns all lie in full panels.
+        const int M = 29, K = 300, wide = (narrow + 31) / 32 * 32 + 32;
+        bp::Rng rng(static_cast<uint32_t>(narrow), 4);
+        std::vector<float> A(static_cast<size_t>(M) * K), B(static_cast<size_t>(K) * wide);
+        for (auto& v : A) v = 2.0f * rng.uniform() - 1.0f;
+        for (auto& v : B) v = 2.0f * rng.uniform() - 1.0f;
+        std::vector<float> Cw(static_cast<size_t>(M) * wide), Cn(static_cast<size_t>(M) * narrow);
+        for (int i = 0; i < M; ++i)
+          for (int j = 0; j < wide; ++j) Cw[static_cast<size_t>(i) * wide + j] = 0.25f * static_cast<float>(i - j);
+        for (int i = 0; i < M; ++i)
+          for (int j = 0; j < narrow; ++j) Cn[static_cast<size_t>(i) * narrow + j] = Cw[static_cast<size_t>(i) * wide + j];
+        bp::sgemm(Trans::No, Trans::No, M, wide, K, 1.5f, A.data(), K, B.data(), wide, beta, Cw.data(), wide, &pool);
+        bp::sgemm(Trans::No, Trans::No, M, narrow, K, 1.5f, A.data(), K, B.data(), wide, beta, Cn.data(), narrow,
+                  &pool);
+        for (int i = 0; i < M; ++i)
+          for (int j = 0; j < narrow; ++j) {
+            const float got = Cn[static_cast<size_t>(i) * narrow + j];
+            const float want = Cw[static_cast<size_t>(i) * wide + j];
+            if (std::memcmp(&got, &want, sizeof got) != 0)
+              throw bptest::Failure(std::string(bp::gemmKernelName()) + " N=" + std::to_string(narrow) + " beta=" +
+                                    std::to_string(beta) + ": C[" + std::to_string(i) + "][" + std::to_string(j) +
+                                    "] differs from the full panel's");
+          }
+      }
+    }
+  }
+}
+
 TEST(gemm_threadpool_covers_each_index_once) {
   for (int threads : {1, 2, 3, 8}) {
     bp::ThreadPool pool(threads);
