@@ -6,10 +6,10 @@
 // Bounds: thread and handle counts must return exactly to the baseline;
 // RSS may grow by less than 50 MB over all the runs of one test.
 //
-// A trainer's CPU worker threads stay parked for IDLE_EXIT_MS after a run (so
-// the next run starts warm) and then exit on their own: baselines are taken
-// once every earlier trainer's workers have exited, and "back to baseline"
-// allows that long for the last run's workers to go.
+// A trainer's run thread and CPU worker threads stay parked for IDLE_EXIT_MS
+// after a run (so the next run starts warm) and then exit on their own:
+// baselines are taken once every earlier trainer's threads have exited, and
+// "back to baseline" allows that long for the last run's threads to go.
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -20,7 +20,7 @@ const { Trainer, TrainingCallback, datasets } = require(dist);
 const { waitFor } = require('./helpers');
 
 const RUNS = 300;
-const IDLE_EXIT_MS = 2000; // ThreadPool::kIdleExit in native/engine/thread_pool.hpp
+const IDLE_EXIT_MS = 2000; // ThreadPool::kIdleExit and RunThread::kIdleExit in native/engine
 const RSS_BOUND_MB = 50;
 const DATA = datasets.blobs({ samples: 64, classes: 2, features: 2, seed: 3 });
 const OPTIONS = Object.freeze({ model: { inputSize: 2, hiddenLayers: [4], outputSize: 2 }, seed: 3, learningRate: 0.01, threads: 2 });
@@ -94,20 +94,20 @@ describe('leaks over many runs', function () {
     await assertBackToBaseline(base, 'one trainer');
   });
 
-  it('a finished run\'s worker thread stays parked for the next run, then exits on its own', async () => {
+  it('a finished run\'s threads (the run thread and the pool worker) stay parked for the next run, then exit on their own', async () => {
     const base = await baseline();
-    const trainer = new Trainer(OPTIONS); // threads: 2, so one worker beside the training thread
+    const trainer = new Trainer(OPTIONS); // threads: 2, so one worker beside the run thread
     await trainer.train(DATA, { maxSteps: 2, batchSize: 16 });
     // Checked at once: far inside IDLE_EXIT_MS.
-    assert.equal(threadCount(), base.threads + 1, 'the worker is parked, not gone');
+    assert.equal(threadCount(), base.threads + 2, 'the run thread and the worker are parked, not gone');
     await trainer.train(DATA, { maxSteps: 2, batchSize: 16 });
-    assert.equal(threadCount(), base.threads + 1, 'the next run reused it');
+    assert.equal(threadCount(), base.threads + 2, 'the next run reused both');
     await waitFor(() => threadCount() === base.threads, {
       timeoutMs: IDLE_EXIT_MS + 10000,
-      message: () => `the idle worker to exit (threads ${threadCount()}, baseline ${base.threads})`,
+      message: () => `the idle threads to exit (threads ${threadCount()}, baseline ${base.threads})`,
     });
     const again = await trainer.train(DATA, { maxSteps: 2, batchSize: 16 });
-    assert.equal(again.steps, 2, 'a run after the worker exited starts it again and trains');
+    assert.equal(again.steps, 2, 'a run after the threads exited starts them again and trains');
   });
 
   it(`${RUNS} short runs on fresh trainers leave no threads, handles or memory behind`, async () => {

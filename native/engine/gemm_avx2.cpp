@@ -121,7 +121,7 @@ void packA6(bool trans, const float* A, std::ptrdiff_t lda, const uint32_t* inde
       const float* src[kMR];
       for (int r = 0; r < kMR; ++r) src[r] = storedRow(A, lda, index, i + (r < rows ? r : 0)) + k0;
       // Through a row index the next micro-panel's rows are anywhere: fetch them one panel ahead.
-      const float* next[kMR];
+      const float* next[kMR] = {};
       const bool ahead = index && p + 2 * kMR <= mc;
       if (ahead)
         for (int r = 0; r < kMR; ++r) next[r] = storedRow(A, lda, index, i + kMR + r) + k0;

@@ -158,7 +158,7 @@ void packA8(bool trans, const float* A, std::ptrdiff_t lda, const uint32_t* inde
     for (int r = 0; r < kMR; ++r) src[r] = storedRow(A, lda, index, i + (r < rows ? r : 0)) + k0;
     // Through a row index the next micro-panel's 8 rows are anywhere: fetch them one panel ahead,
     // a cache line of each row per 16 k, as this panel's rows are read.
-    const float* next[kMR];
+    const float* next[kMR] = {};
     const bool ahead = index && p + 2 * kMR <= mc;
     if (ahead)
       for (int r = 0; r < kMR; ++r) next[r] = storedRow(A, lda, index, i + kMR + r) + k0;

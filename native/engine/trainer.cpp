@@ -52,7 +52,7 @@ void Trainer::syncDeviceLocked() {
 }
 
 Trainer::~Trainer() {
-  if (thread_.joinable()) {
+  if (runner_.pending()) {
     abort("trainer destroyed");
     join();
   }
@@ -60,7 +60,7 @@ Trainer::~Trainer() {
 
 void Trainer::start(std::vector<float> x, std::vector<int32_t> labels, std::vector<float> targets, size_t rows,
                     RunConfig config, std::function<void()> notify) {
-  if (thread_.joinable()) {
+  if (runner_.pending()) {
     throw EngineError("TRAINER_BUSY", "a training run is already active on this trainer. Wait for train() to settle or call abort() first.");
   }
   x_ = std::move(x);
@@ -99,7 +99,7 @@ void Trainer::start(std::vector<float> x, std::vector<int32_t> labels, std::vect
   loss_.store(0);
   state_.store(static_cast<int>(RunState::Running));
   ++runOrdinal_;
-  thread_ = std::thread([this] { runLoop(); });
+  runner_.start([this] { runLoop(); });
 }
 
 void Trainer::drainEvents(EventBatch& out) {
@@ -193,10 +193,8 @@ void Trainer::join() {
   // Joined from the JS thread after the terminal event, and possibly from the
   // process-exit guard: serialise them.
   std::lock_guard<std::mutex> lock(joinMutex_);
-  if (thread_.joinable()) thread_.join();
+  runner_.wait();
 }
-
-bool Trainer::hasThread() const { return thread_.joinable(); }
 
 RunSummary Trainer::summary() const {
   std::lock_guard<std::mutex> lock(summaryMutex_);

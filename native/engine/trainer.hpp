@@ -14,7 +14,6 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "compute_backend.hpp"
@@ -22,6 +21,7 @@
 #include "mlp.hpp"
 #include "optimizer.hpp"
 #include "rng.hpp"
+#include "run_thread.hpp"
 
 namespace bp {
 
@@ -132,10 +132,9 @@ class Trainer {
   void setLearningRate(double lr);
   TrainerStatus status() const;
 
-  // Joins the run's thread if it has finished or is finishing. Safe to call repeatedly.
+  // Waits for the run to finish if it has finished or is finishing (its thread stays for the next
+  // run, see run_thread.hpp). Safe to call repeatedly.
   void join();
-  // True from start() until join() returned.
-  bool hasThread() const;
 
   RunSummary summary() const;
 
@@ -187,7 +186,7 @@ class Trainer {
   bool hostAhead_ = false;
 
   // Run state (set by start(), read by the thread).
-  std::thread thread_;
+  RunThread runner_;  // runs runLoop(); kept between runs (see run_thread.hpp)
   std::mutex joinMutex_;
   std::unique_ptr<EventQueue> queue_;
   std::function<void()> notify_;

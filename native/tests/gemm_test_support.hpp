@@ -1,10 +1,12 @@
-// Helpers the engine's GEMM and thread-pool tests share: the kernel family in force, restored on
-// scope exit even when a CHECK throws, every family this CPU can run, and the process's thread
-// count.
+// Helpers the engine's GEMM and thread tests share: the kernel family in force, restored on scope
+// exit even when a CHECK throws, every family this CPU can run, the process's thread count, and
+// waiting for a condition with a time limit.
 #pragma once
 #include <dirent.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -49,6 +51,17 @@ inline int taskCount() {
     if (e->d_name[0] != '.') ++n;
   closedir(d);
   return n;
+}
+
+// Polls pred every 5 ms; false if it still fails after limit.
+template <class Pred>
+bool waitUntil(Pred pred, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
 }
 
 }  // namespace bptest

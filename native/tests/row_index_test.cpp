@@ -25,6 +25,7 @@ using bp::Trans;
 using bptest::CapKernel;
 using bptest::familiesHere;
 using bptest::taskCount;
+using bptest::waitUntil;
 
 struct Indexed {
   std::vector<float> data;        // the stored matrix a row index points into
@@ -47,16 +48,6 @@ Indexed makeIndexed(int rows, int cols, bp::Rng& rng) {
     std::memcpy(&m.gathered[static_cast<size_t>(r) * m.ld], &m.data[static_cast<size_t>(m.index[r]) * m.ld],
                 sizeof(float) * static_cast<size_t>(m.ld));
   return m;
-}
-
-template <class Pred>
-bool waitUntil(Pred pred, std::chrono::milliseconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return true;
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 // baseline taken once after warm-up:
 //
 //  - native threads (/proc/self/task) back to the baseline count: every
-//    training thread, GPU sampling thread and worker joined, every kernel
+//    GPU sampling thread and worker joined, every training thread and kernel
 //    pool worker gone (they exit 2 s after a trainer's last run);
 //  - active resources (process.getActiveResourcesInfo(), timers aside) back
 //    to the baseline: no handle left that would keep the process alive;
