@@ -26,7 +26,7 @@ const steps = arg('steps', '2000');
 
 // First match wins; the symbol names are the engine's (and glibc's / the kernel's).
 const groups = [
-  ['GEMM micro-kernel', /micro8x32|micro6x16|microGeneric|runBlock|bp::sgemm|epilogue/],
+  ['GEMM micro-kernel', /micro8x32|micro8x16|micro6x16|microGeneric|runBlock|bp::sgemm|epilogue/],
   ['GEMM packing', /packA|packB/],
   ['optimizer', /Optimizer|adam|sumSquares/i],
   ['activations, bias, loss', /Mlp::|applyActivation|activationBackward|columnSums|addBias|__ieee754|^exp|^log|expf|logf/],
