@@ -334,6 +334,8 @@ export interface NativeBinding {
   /** Flat parameter layout: [name, rows, cols, offset] per tensor, PyTorch nn.Linear names. */
   parameterLayout(model: NativeModelConfig): Array<[string, number, number, number]>;
   sha256Hex(data: Uint8Array): string;
+  /** Index of the first NaN or ±Infinity in `values`, or -1 (the data check before every run). */
+  firstNonFinite(values: Float32Array): number;
   /** Validates a safetensors file image (F32 tensors, offsets inside the file); throws code CHECKPOINT_CORRUPT. */
   parseSafetensors(bytes: Uint8Array): { dataStart: number; tensors: Array<{ name: string; shape: number[]; begin: number; end: number }> };
   /** Checks trainer_state.json text: JSON, format/version and its self checksum; throws code CHECKPOINT_CORRUPT. */

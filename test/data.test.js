@@ -106,6 +106,27 @@ describe('data', () => {
       assert.deepEqual([first.details.index, first.details.row, first.details.column, first.details.value], [0, 0, 0, -Infinity]);
     });
 
+    it('INPUT_NON_FINITE finds the first bad value in a large x wherever it lies (a subarray view too)', () => {
+      const width = 784;
+      const rows = 3000; // 2.35 M values: many blocks of the native scan
+      const x = new Float32Array(rows * width).fill(0.5);
+      const y = new Int32Array(rows);
+      assert.equal(prepareData({ x, y }, { ...CLASSIFIER, inputSize: width }).rows, rows);
+      for (const index of [0, 4095, 4096, 1234567, x.length - 1]) {
+        x[index] = index % 2 ? Infinity : NaN;
+        const error = catchError(() => prepareData({ x, y }, { ...CLASSIFIER, inputSize: width }), 'INPUT_NON_FINITE');
+        assert.deepEqual([error.details.index, error.details.row, error.details.column], [index, Math.floor(index / width), index % width]);
+        x[index] = 0.5;
+      }
+      // A view that starts past a bad value does not see it; its own indices are reported.
+      const backing = new Float32Array(10 + 2 * width).fill(1);
+      backing[3] = NaN;
+      backing[10 + width + 5] = -Infinity;
+      const view = backing.subarray(10);
+      const error = catchError(() => prepareData({ x: view, y: new Int32Array(2) }, { ...CLASSIFIER, inputSize: width }), 'INPUT_NON_FINITE');
+      assert.deepEqual([error.details.index, error.details.row, error.details.column], [width + 5, 1, 5]);
+    });
+
     it('INPUT_NON_FINITE for a NaN in a plain label array', () => {
       const error = catchError(() => prepareData({ x: new Float32Array(4), y: [0, NaN] }, CLASSIFIER), 'INPUT_NON_FINITE');
       assert.equal(error.details.array, 'y');

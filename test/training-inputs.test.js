@@ -273,6 +273,30 @@ describe('training inputs', () => {
       assert.deepStrictEqual(one.lossHistory, two.lossHistory);
     });
 
+    it('each run trains on the data it was given: changed in place, larger or smaller than the last run\'s', async () => {
+      // The native side copies x into the last run's storage; a stale copy would train on old rows.
+      const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'bp-data-reuse-'));
+      try {
+        const x = Float32Array.from(DATA.x);
+        const y = Int32Array.from(DATA.y);
+        const larger = datasets.spirals({ samples: 600, classes: 3, seed: 9 });
+        const smaller = datasets.spirals({ samples: 90, classes: 3, seed: 10 });
+        const a = new Trainer(opts(21));
+        await a.train({ x, y }, train());
+        for (let i = 0; i < x.length; i++) x[i] = -x[i] * 0.5;  // the same array, new values
+        for (const [label, data] of [['changed in place', { x, y }], ['larger', larger], ['smaller', smaller]]) {
+          const checkpoint = await a.save(path.join(folder, label.replace(/ /g, '-')));
+          const fresh = await Trainer.load(checkpoint);  // the same model state, storage never used
+          const options = { epochs: 2, batchSize: 32, shuffle: false };
+          const reused = await a.train(data, options);
+          const reference = await fresh.train({ x: Float32Array.from(data.x), y: Int32Array.from(data.y) }, options);
+          assert.deepStrictEqual(reused.lossHistory, reference.lossHistory, label);
+        }
+      } finally {
+        fs.rmSync(folder, { recursive: true, force: true });
+      }
+    });
+
     it('a different seed gives a different run', async () => {
       const ra = await new Trainer(opts(21)).train(DATA, train());
       const rc = await new Trainer(opts(22)).train(DATA, train());

@@ -10,6 +10,7 @@
 #include "gpu_monitor_handle.hpp"
 #include "checkpoint_reader.hpp"
 #include "cuda_loader.hpp"
+#include "finite_scan.hpp"
 #include "gemm.hpp"
 #include "mlp.hpp"
 #include "args.hpp"
@@ -114,6 +115,14 @@ Napi::Value Sha256Hex(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const auto a = Args(info, "sha256Hex(data)").typedArray<uint8_t>(0, napi_uint8_array, "data");
   return guarded(env, [&]() -> Napi::Value { return Napi::String::New(env, bp::sha256Hex(a.Data(), a.ByteLength())); });
+}
+
+// firstNonFinite(values): index of the first NaN or ±Infinity in a Float32Array, or -1; the data
+// check of train(), predict() and evaluate() (ts/data.ts builds the error message).
+Napi::Value FirstNonFinite(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto a = Args(info, "firstNonFinite(values)").typedArray<float>(0, napi_float32_array, "values");
+  return Napi::Number::New(env, static_cast<double>(bp::firstNonFinite(a.Data(), a.ElementLength())));
 }
 
 // sgemmBenchmark(m, n, k, threads, reps): median GFLOP/s of the engine's
@@ -225,6 +234,7 @@ class BackpropAddon : public Napi::Addon<BackpropAddon> {
                              InstanceValue("eventLayout", eventLayoutToJs(env), napi_enumerable),
                              InstanceMethod<&BackpropAddon::ParameterLayoutMethod>("parameterLayout"),
                              InstanceMethod<&BackpropAddon::Sha256Method>("sha256Hex"),
+                             InstanceMethod<&BackpropAddon::FirstNonFiniteMethod>("firstNonFinite"),
                              InstanceMethod<&BackpropAddon::ParseSafetensorsMethod>("parseSafetensors"),
                              InstanceMethod<&BackpropAddon::VerifyTrainerStateMethod>("verifyTrainerState"),
                              InstanceMethod<&BackpropAddon::DispatchBenchmarkMethod>("dispatchBenchmark"),
@@ -244,6 +254,7 @@ class BackpropAddon : public Napi::Addon<BackpropAddon> {
   Napi::Value CpuInfoMethod(const Napi::CallbackInfo& info) { return CpuInfo(info); }
   Napi::Value ParameterLayoutMethod(const Napi::CallbackInfo& info) { return ParameterLayout(info); }
   Napi::Value Sha256Method(const Napi::CallbackInfo& info) { return Sha256Hex(info); }
+  Napi::Value FirstNonFiniteMethod(const Napi::CallbackInfo& info) { return FirstNonFinite(info); }
   Napi::Value ParseSafetensorsMethod(const Napi::CallbackInfo& info) { return ParseSafetensors(info); }
   Napi::Value VerifyTrainerStateMethod(const Napi::CallbackInfo& info) { return VerifyTrainerState(info); }
   Napi::Value DispatchBenchmarkMethod(const Napi::CallbackInfo& info) { return DispatchBenchmark(info); }

@@ -155,6 +155,16 @@ std::vector<T> copyTypedArray(const Napi::Value& v, napi_typedarray_type type, c
   return std::vector<T>(arr.Data(), arr.Data() + arr.ElementLength());
 }
 
+// Copies into `storage`, reusing its capacity (pages already mapped) unless it is more than twice
+// what the array needs.
+template <class T>
+void copyTypedArrayInto(std::vector<T>& storage, const Napi::Value& v, napi_typedarray_type type,
+                        const std::string& what) {
+  auto arr = expectTypedArray<T>(v, type, what);
+  if (storage.capacity() / 2 > arr.ElementLength()) std::vector<T>().swap(storage);
+  storage.assign(arr.Data(), arr.Data() + arr.ElementLength());
+}
+
 // --- Positional arguments of one call. --------------------------------------
 
 // `call` is the signature shown in messages, e.g. "TrainingSession.start(x, y, options, onEvents)".

@@ -147,7 +147,9 @@ Napi::Value TrainingSession::Start(const Napi::CallbackInfo& info) {
   const Napi::Function onEvents = args.function(3, "onEvents");
   if (runActive_) throw codedError(env, "TRAINER_BUSY", "a training run is already active on this trainer. Wait for train() to settle or call abort() first.");
   return guarded(env, [&]() -> Napi::Value {
-    std::vector<float> x = copyTypedArray<float>(info[0], napi_float32_array, "x");
+    // Into the last run's storage: no run is active (checked above), so the trainer hands it over.
+    std::vector<float> x = trainer_->takeFeatureStorage();
+    copyTypedArrayInto<float>(x, info[0], napi_float32_array, "x");
     const size_t rows = checkedRows(env, x.size(), model, "TrainingSession.start");
     std::vector<int32_t> labels;
     std::vector<float> targets;

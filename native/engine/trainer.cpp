@@ -58,6 +58,13 @@ Trainer::~Trainer() {
   }
 }
 
+std::vector<float> Trainer::takeFeatureStorage() {
+  if (runner_.pending()) return {};  // the run thread may still read x_
+  std::vector<float> storage = std::move(x_);
+  x_.clear();
+  return storage;
+}
+
 void Trainer::start(std::vector<float> x, std::vector<int32_t> labels, std::vector<float> targets, size_t rows,
                     RunConfig config, std::function<void()> notify) {
   if (runner_.pending()) {
