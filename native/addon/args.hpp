@@ -149,12 +149,6 @@ Napi::TypedArrayOf<T> expectTypedArray(const Napi::Value& v, napi_typedarray_typ
   return v.As<Napi::TypedArrayOf<T>>();
 }
 
-template <class T>
-std::vector<T> copyTypedArray(const Napi::Value& v, napi_typedarray_type type, const std::string& what) {
-  auto arr = expectTypedArray<T>(v, type, what);
-  return std::vector<T>(arr.Data(), arr.Data() + arr.ElementLength());
-}
-
 // Copies into `storage`, reusing its capacity (pages already mapped) unless it is more than twice
 // what the array needs.
 template <class T>
@@ -163,6 +157,13 @@ void copyTypedArrayInto(std::vector<T>& storage, const Napi::Value& v, napi_type
   auto arr = expectTypedArray<T>(v, type, what);
   if (storage.capacity() / 2 > arr.ElementLength()) std::vector<T>().swap(storage);
   storage.assign(arr.Data(), arr.Data() + arr.ElementLength());
+}
+
+template <class T>
+std::vector<T> copyTypedArray(const Napi::Value& v, napi_typedarray_type type, const std::string& what) {
+  std::vector<T> out;
+  copyTypedArrayInto(out, v, type, what);
+  return out;
 }
 
 // --- Positional arguments of one call. --------------------------------------

@@ -225,15 +225,15 @@ void runBlock(const Kernels& kern, const Problem& pr, int m0, int m1, int n0, in
         kern.packA(pr.ta, pr.A, pr.lda, pr.aRows, ic, pc, mc, kc, bufA);
         for (int jr = 0; jr < nc; jr += NR) {
           const int nr = std::min(NR, nc - jr);
+          // A panel with at most half its columns real runs the half kernel (same bits).
           const bool half = kern.microHalf != nullptr && nr <= NR / 2;
+          const auto micro = half ? kern.microHalf : kern.micro;
+          const int width = half ? NR / 2 : NR;
           const float* bp = bufB + static_cast<std::ptrdiff_t>(jr / NR) * kc * NR;
           for (int ir = 0; ir < mc; ir += MR) {
             const int mr = std::min(MR, mc - ir);
             const float* ap = bufA + static_cast<std::ptrdiff_t>(ir / MR) * kc * MR;
             float* cp = pr.C + static_cast<std::ptrdiff_t>(ic + ir) * pr.ldc + jc + jr;
-            // A panel with at most half its columns real runs the half kernel (same bits).
-            const auto micro = half ? kern.microHalf : kern.micro;
-            const int width = half ? NR / 2 : NR;
             if (mr == MR && nr == width) {
               micro(kc, ap, bp, cp, pr.ldc, pr.alpha, beta);
               continue;
